@@ -1,0 +1,25 @@
+import { http } from '@google-cloud/functions-framework';
+import { ConfigError, loadConfig } from '../shared/config';
+import { createRuntime, type Runtime } from '../shared/runtime';
+import { verifyPurchaseHandler } from './verify-purchase';
+
+/**
+ * Registers every function with the functions framework. Configuration is validated here, at start:
+ * a broken environment stops the process with one message naming every bad variable.
+ */
+function start(): Runtime {
+  try {
+    return createRuntime(loadConfig());
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`iap-functions: ${e.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+}
+
+const rt = start();
+const runtime = () => rt;
+
+http('verifyPurchase', verifyPurchaseHandler(runtime));

@@ -1,0 +1,37 @@
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { parseBearer } from '../../shared/auth/id-token';
+import { verifyPlayPurchase } from '../../shared/core/verify-play-purchase';
+import { toDomainError } from '../../shared/errors';
+import { parseWith, readJsonBody, requirePost, sendHttpError, sendJson } from '../../shared/http';
+import { log } from '../../shared/log';
+import type { Runtime } from '../../shared/runtime';
+import { refuseOrderIdAsToken, VerifyPurchaseRequestSchema } from './request';
+
+/** verifyPurchase (HTTP): parse -> authenticate -> core -> reply. */
+export function verifyPurchaseHandler(rt: () => Runtime) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const started = Date.now();
+    let status = 200;
+    let code: string | undefined;
+    try {
+      requirePost(req, res);
+      const { idTokens, config, play, store, now } = rt();
+      const body = readJsonBody(req);
+      const user = await idTokens.verify(parseBearer(req.get('authorization')));
+      refuseOrderIdAsToken(body);
+      const request = parseWith(VerifyPurchaseRequestSchema, body);
+      const result = await verifyPlayPurchase(
+        { catalog: config.catalog, packageNames: config.packageNames, licenseKeys: config.licenseKeys, play, store, now },
+        user.uid,
+        request,
+      );
+      sendJson(res, 200, result);
+    } catch (error) {
+      const err = toDomainError(error);
+      code = err.code;
+      if (err.code === 'internal') log('ERROR', 'verifyPurchase failed', { error: String((err.cause as Error)?.stack ?? err.cause) });
+      status = sendHttpError(res, err);
+    }
+    log('INFO', 'verifyPurchase', { status, code, latencyMs: Date.now() - started });
+  };
+}

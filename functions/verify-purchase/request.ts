@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { DomainError } from '../../shared/errors';
+
+/** The verifyPurchase request body (CONTRACT section 4). Unknown fields are refused. */
+const ORDER_ID = /^GPA\.\d{4}-\d{4}-\d{4}-\d{5}(\.\.\d+)?$/;
+
+export const VerifyPurchaseRequestSchema = z.strictObject({
+  platform: z.literal('google_play').optional(),
+  packageName: z.string().min(1).max(255),
+  productId: z.string().min(1).max(150),
+  purchaseToken: z
+    .string()
+    .min(1)
+    .max(4096)
+    .regex(/^[A-Za-z0-9._:-]+$/, 'a Play purchase token has only letters, digits and . _ : -'),
+  signedData: z.string().min(1).max(16_384).optional(),
+  signature: z.string().min(1).max(4096).optional(),
+});
+export type VerifyPurchaseRequest = z.infer<typeof VerifyPurchaseRequestSchema>;
+
+/** A common integration mistake gets its own explanation. */
+export function refuseOrderIdAsToken(body: unknown): void {
+  const token = (body as { purchaseToken?: unknown } | null)?.purchaseToken;
+  if (typeof token === 'string' && ORDER_ID.test(token)) {
+    throw new DomainError(
+      'invalid_argument',
+      'purchaseToken looks like an order id (GPA.…). Send Purchase.getPurchaseToken() from Play Billing, not getOrderId().',
+    );
+  }
+}

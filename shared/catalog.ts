@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { DomainError } from './errors';
+
+/** The product catalog (IAP_CATALOG): which store products exist and what each one grants. */
+const idPattern = /^[A-Za-z0-9._-]{1,150}$/;
+
+const entitlements = z.array(z.string().regex(idPattern, 'entitlement ids are letters, digits, . _ -')).min(1);
+const credits = z
+  .record(z.string().regex(idPattern), z.number().int().positive())
+  .refine((c) => Object.keys(c).length > 0, 'credits must name at least one balance');
+
+export const CatalogProductSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('subscription'), entitlements }),
+  z.strictObject({ type: z.literal('non_consumable'), entitlements }),
+  z.strictObject({ type: z.literal('consumable'), credits }),
+]);
+export type CatalogProduct = z.infer<typeof CatalogProductSchema>;
+
+export const CatalogSchema = z.strictObject({
+  products: z.record(z.string().regex(idPattern, 'product ids are letters, digits, . _ -'), CatalogProductSchema),
+});
+export type Catalog = z.infer<typeof CatalogSchema>;
+
+export function findProduct(catalog: Catalog, productId: string): CatalogProduct {
+  const product = Object.hasOwn(catalog.products, productId) ? catalog.products[productId] : undefined;
+  if (!product) {
+    throw new DomainError('unknown_product', `Product "${productId}" is not in the catalog; nothing can be granted for it.`);
+  }
+  return product;
+}

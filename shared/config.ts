@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { CatalogSchema, type Catalog } from './catalog';
+import { parseLicenseKeys } from './play/signature';
+
+/**
+ * The one place that reads the environment. Validated once at start; every bad variable is named
+ * in one message, and a process with a broken configuration must not serve.
+ */
+export interface Config {
+  projectId: string;
+  authEmulator: boolean;
+  idTokenCertsUrl: string;
+  packageNames: ReadonlySet<string>;
+  playApiRootUrl: string;
+  oauthTokenUrl: string;
+  credentialsFile: string | undefined;
+  catalog: Catalog;
+  licenseKeys: ReadonlyMap<string, KeyObject>;
+  adminClaim: string;
+  playTimeoutMs: number;
+  playMaxAttempts: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const packageName = /^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)+$/;
+const url = z.url({ protocol: /^https?$/ }).transform((u) => (u.endsWith('/') ? u : `${u}/`));
+
+const EnvSchema = z.object({
+  GOOGLE_CLOUD_PROJECT: z.string().regex(/^[a-z0-9-]{4,40}$/, 'must be a project id (lowercase letters, digits, -)'),
+  FIREBASE_AUTH_EMULATOR_HOST: z.string().min(1).optional(),
+  FIREBASE_ID_TOKEN_CERTS_URL: z
+    .url()
+    .default('https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com'),
+  PLAY_PACKAGE_NAMES: z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(packageName, 'each entry must be an Android package name')).min(1, 'name at least one package')),
+  PLAY_API_ROOT_URL: url.default('https://androidpublisher.googleapis.com/'),
+  GOOGLE_OAUTH_TOKEN_URL: z.url().default('https://oauth2.googleapis.com/token'),
+  GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
+  IAP_CATALOG: z.string().min(1),
+  PLAY_LICENSE_KEYS: z.string().min(1).optional(),
+  IAP_ADMIN_CLAIM: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/).default('admin'),
+  PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  PLAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      problems.push(`${name}: ${issue.code === 'invalid_type' && env[name] === undefined ? 'required' : issue.message}`);
+    }
+  }
+  const catalog = env.IAP_CATALOG ? readCatalog(env.IAP_CATALOG, problems) : undefined;
+  let licenseKeys: Map<string, KeyObject> = new Map();
+  if (env.PLAY_LICENSE_KEYS) {
+    try {
+      licenseKeys = parseLicenseKeys(env.PLAY_LICENSE_KEYS);
+    } catch (e) {
+      problems.push(`PLAY_LICENSE_KEYS: ${(e as Error).message}`);
+    }
+  }
+  if (env.GOOGLE_APPLICATION_CREDENTIALS) readCredentials(env.GOOGLE_APPLICATION_CREDENTIALS, problems);
+  if (problems.length > 0 || !parsed.success || !catalog) {
+    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const e = parsed.data;
+  return {
+    projectId: e.GOOGLE_CLOUD_PROJECT,
+    authEmulator: e.FIREBASE_AUTH_EMULATOR_HOST !== undefined,
+    idTokenCertsUrl: e.FIREBASE_ID_TOKEN_CERTS_URL,
+    packageNames: new Set(e.PLAY_PACKAGE_NAMES),
+    playApiRootUrl: e.PLAY_API_ROOT_URL,
+    oauthTokenUrl: e.GOOGLE_OAUTH_TOKEN_URL,
+    credentialsFile: e.GOOGLE_APPLICATION_CREDENTIALS,
+    catalog,
+    licenseKeys,
+    adminClaim: e.IAP_ADMIN_CLAIM,
+    playTimeoutMs: e.PLAY_TIMEOUT_MS,
+    playMaxAttempts: e.PLAY_MAX_ATTEMPTS,
+  };
+}
+
+function readCatalog(path: string, problems: string[]): Catalog | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    problems.push(`IAP_CATALOG: cannot read ${path} as JSON (${(e as Error).message})`);
+    return undefined;
+  }
+  const parsed = CatalogSchema.safeParse(raw);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    problems.push(`IAP_CATALOG: ${path} is not a valid catalog (${detail})`);
+    return undefined;
+  }
+  return parsed.data;
+}
+
+const ServiceAccountKeySchema = z.object({ client_email: z.string().min(1), private_key: z.string().min(1) });
+
+/** The key file is read by google-auth-library later; here we only refuse a broken one early. */
+function readCredentials(path: string, problems: string[]): void {
+  try {
+    const parsed = ServiceAccountKeySchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    if (!parsed.success) problems.push(`GOOGLE_APPLICATION_CREDENTIALS: ${path} lacks client_email or private_key`);
+  } catch (e) {
+    problems.push(`GOOGLE_APPLICATION_CREDENTIALS: cannot read ${path} as JSON (${(e as Error).message})`);
+  }
+}

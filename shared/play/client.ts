@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { androidpublisher, type androidpublisher_v3 } from '@googleapis/androidpublisher';
+import { GoogleAuth, JWT } from 'google-auth-library';
+import { DomainError } from '../errors';
+import { log } from '../log';
+import { withRetry, type RetryPolicy } from '../retry';
+import {
+  ProductPurchaseSchema,
+  SubscriptionPurchaseV2Schema,
+  type ProductPurchase,
+  type SubscriptionPurchaseV2,
+} from './resources';
+
+/** Which purchase a call is about. */
+export interface PurchaseRef {
+  packageName: string;
+  productId: string;
+  token: string;
+}
+
+/**
+ * The Play Developer API as the core needs it. The real implementation talks to Play (or the Play
+ * simulator) through the generated client; tests about logic may swap in a fake.
+ */
+export interface PlayPurchases {
+  getProductPurchase(ref: PurchaseRef): Promise<ProductPurchase>;
+  getSubscriptionPurchase(ref: PurchaseRef): Promise<SubscriptionPurchaseV2>;
+  acknowledgeProduct(ref: PurchaseRef): Promise<void>;
+  acknowledgeSubscription(ref: PurchaseRef): Promise<void>;
+  consumeProduct(ref: PurchaseRef): Promise<void>;
+}
+
+export interface PlayClientOptions {
+  rootUrl: string;
+  oauthTokenUrl: string;
+  credentialsFile: string | undefined;
+  timeoutMs: number;
+  retry: Omit<RetryPolicy, 'sleep' | 'random'> & Partial<Pick<RetryPolicy, 'sleep' | 'random'>>;
+}
+
+const SCOPE = 'https://www.googleapis.com/auth/androidpublisher';
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+
+/**
+ * One auth client per instance: it caches the access token and refreshes it near expiry, so a warm
+ * instance makes no token exchange per request.
+ */
+function createAuth(opts: PlayClientOptions): JWT | GoogleAuth {
+  if (!opts.credentialsFile) return new GoogleAuth({ scopes: [SCOPE] });
+  const key = JSON.parse(readFileSync(opts.credentialsFile, 'utf8')) as { client_email: string; private_key: string };
+  const jwt = new JWT({ email: key.client_email, key: key.private_key, scopes: [SCOPE] });
+  if (opts.oauthTokenUrl !== GOOGLE_TOKEN_URL) {
+    // google-auth-library ignores a key's token_uri; point the exchange at the configured endpoint.
+    jwt.transporter.interceptors.request.add({
+      resolved: async (config) => {
+        if (String(config.url) === GOOGLE_TOKEN_URL) config.url = new URL(opts.oauthTokenUrl);
+        return config;
+      },
+    });
+  }
+  return jwt;
+}
+
+interface HttpFailure {
+  status?: number;
+  reason?: string;
+  message: string;
+}
+
+function describe(error: unknown): HttpFailure {
+  const e = error as { status?: number; response?: { status?: number; data?: unknown }; message?: string };
+  const status = e.response?.status ?? e.status;
+  const body = e.response?.data as { error?: { message?: string; errors?: { reason?: string }[] } } | undefined;
+  return {
+    status: typeof status === 'number' ? status : undefined,
+    reason: body?.error?.errors?.[0]?.reason,
+    message: body?.error?.message ?? e.message ?? String(error),
+  };
+}
+
+/** 429, 5xx and failures with no response at all (refused, reset, timed out) are worth another try. */
+export function isTransientPlayError(error: unknown): boolean {
+  const { status } = describe(error);
+  return status === undefined || status === 429 || status >= 500;
+}
+
+function toDomain(error: unknown, what: string, ref: PurchaseRef): DomainError {
+  const f = describe(error);
+  if (isTransientPlayError(error)) {
+    return new DomainError('upstream_unavailable', `Google Play is unavailable (${what}); retry later.`, {
+      retryAfterSeconds: 10,
+      cause: error,
+    });
+  }
+  if (f.status === 404 || f.status === 410 || (f.status === 400 && f.reason === 'invalidValue')) {
+    return new DomainError(
+      'purchase_not_found',
+      `Google Play does not know this purchase token for package "${ref.packageName}" and product "${ref.productId}".`,
+      { cause: error },
+    );
+  }
+  if (f.status === 401 || f.status === 403) {
+    log('ERROR', 'Play refused our credentials', { what, status: f.status, reason: f.reason, playMessage: f.message });
+    return new DomainError('internal', 'The server is not allowed to query Google Play for this app.', { cause: error });
+  }
+  return new DomainError('failed_precondition', `Google Play refused ${what}: ${f.message}`, {
+    details: { playStatus: f.status, playReason: f.reason },
+    cause: error,
+  });
+}
+
+export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
+  const api: androidpublisher_v3.Androidpublisher = androidpublisher({
+    version: 'v3',
+    auth: createAuth(opts) as never,
+    rootUrl: opts.rootUrl,
+  });
+  // Our own bounded retry decides; the client's built-in one would multiply attempts.
+  const callOptions = { timeout: opts.timeoutMs, retry: false };
+
+  async function call<T>(what: string, ref: PurchaseRef, fn: () => Promise<{ data: T }>): Promise<T> {
+    try {
+      const res = await withRetry(fn, isTransientPlayError, opts.retry);
+      return res.data;
+    } catch (error) {
+      throw toDomain(error, what, ref);
+    }
+  }
+
+  return {
+    async getProductPurchase(ref) {
+      const data = await call('purchases.products.get', ref, () =>
+        api.purchases.products.get({ packageName: ref.packageName, productId: ref.productId, token: ref.token }, callOptions),
+      );
+      return ProductPurchaseSchema.parse(data);
+    },
+    async getSubscriptionPurchase(ref) {
+      const data = await call('purchases.subscriptionsv2.get', ref, () =>
+        api.purchases.subscriptionsv2.get({ packageName: ref.packageName, token: ref.token }, callOptions),
+      );
+      return SubscriptionPurchaseV2Schema.parse(data);
+    },
+    async acknowledgeProduct(ref) {
+      await call('purchases.products.acknowledge', ref, () =>
+        api.purchases.products.acknowledge(
+          { packageName: ref.packageName, productId: ref.productId, token: ref.token, requestBody: {} },
+          callOptions,
+        ),
+      );
+    },
+    async acknowledgeSubscription(ref) {
+      await call('purchases.subscriptions.acknowledge', ref, () =>
+        api.purchases.subscriptions.acknowledge(
+          { packageName: ref.packageName, subscriptionId: ref.productId, token: ref.token, requestBody: {} },
+          callOptions,
+        ),
+      );
+    },
+    async consumeProduct(ref) {
+      await call('purchases.products.consume', ref, () =>
+        api.purchases.products.consume(
+          { packageName: ref.packageName, productId: ref.productId, token: ref.token },
+          callOptions,
+        ),
+      );
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { Firestore } from '@google-cloud/firestore';
+import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
+import type { Config } from './config';
+import { createPlayClient, type PlayPurchases } from './play/client';
+import { createFirestoreStore } from './store/firestore';
+import type { PurchaseStore } from './store/purchase-record';
+
+/**
+ * What a function instance holds for its lifetime: config (validated once), one Play client (its
+ * access token cached), one Firestore client, one ID-token verifier (its certs cached).
+ */
+export interface Runtime {
+  config: Config;
+  play: PlayPurchases;
+  store: PurchaseStore;
+  idTokens: IdTokenVerifier;
+  now: () => Date;
+}
+
+export function createRuntime(config: Config): Runtime {
+  const db = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
+  return {
+    config,
+    play: createPlayClient({
+      rootUrl: config.playApiRootUrl,
+      oauthTokenUrl: config.oauthTokenUrl,
+      credentialsFile: config.credentialsFile,
+      timeoutMs: config.playTimeoutMs,
+      retry: { maxAttempts: config.playMaxAttempts, baseDelayMs: 200, maxDelayMs: 2_000 },
+    }),
+    store: createFirestoreStore(db),
+    idTokens: createIdTokenVerifier({
+      projectId: config.projectId,
+      emulator: config.authEmulator,
+      certsUrl: config.idTokenCertsUrl,
+    }),
+    now: () => new Date(),
+  };
+}

@@ -1,0 +1,151 @@
+import { Firestore, Timestamp, type DocumentReference, type Transaction } from '@google-cloud/firestore';
+import { DomainError, isDomainError } from '../errors';
+import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
+import type { CommitResult, PurchaseChange, PurchaseRecord, PurchaseStore, StoreSyncUpdate } from './purchase-record';
+
+/** The only module that names Firestore collections. */
+export const Collections = {
+  purchases: 'purchases',
+  users: 'users',
+  entitlements: 'entitlements',
+} as const;
+
+/** Firestore gives Timestamps back; the model speaks Date. */
+function revive<T>(value: unknown): T {
+  if (value instanceof Timestamp) return value.toDate() as T;
+  if (Array.isArray(value)) return value.map((v) => revive(v)) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = revive(v);
+    return out as T;
+  }
+  return value as T;
+}
+
+/** gRPC codes worth a retry by the caller: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE. */
+const TRANSIENT = new Set([1, 2, 4, 8, 10, 13, 14]);
+
+export function isTransientFirestoreError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'number') return TRANSIENT.has(code);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|deadline/i.test(String((e as Error).message ?? ''));
+}
+
+function mapError(e: unknown): unknown {
+  if (isDomainError(e)) return e;
+  if (isTransientFirestoreError(e)) {
+    return new DomainError('upstream_unavailable', 'The database is unavailable; retry later.', {
+      retryAfterSeconds: 5,
+      cause: e,
+    });
+  }
+  return e;
+}
+
+export function createFirestoreStore(db: Firestore): PurchaseStore {
+  const purchaseRef = (id: string) => db.collection(Collections.purchases).doc(id);
+  const userRef = (uid: string) => db.collection(Collections.users).doc(uid);
+  const entitlementRef = (uid: string, id: string) =>
+    userRef(uid).collection(Collections.entitlements).doc(id);
+
+  async function read(tx: Transaction, ref: DocumentReference): Promise<PurchaseRecord | null> {
+    const snap = await tx.get(ref);
+    return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
+  }
+
+  return {
+    async commitPurchaseChange(ids, plan) {
+      try {
+        return await db.runTransaction(async (tx) => {
+          const current = await read(tx, purchaseRef(ids.purchaseId));
+          const linked = ids.linkedPurchaseId ? await read(tx, purchaseRef(ids.linkedPurchaseId)) : null;
+          const change = plan(current, linked);
+          return applyChange(tx, change, { current, linked });
+        });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async getPurchase(purchaseId) {
+      try {
+        const snap = await purchaseRef(purchaseId).get();
+        return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async recordStoreSync(purchaseId, update: StoreSyncUpdate) {
+      try {
+        await purchaseRef(purchaseId).update({ ...update, updatedAt: new Date() });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+  };
+
+  /** All reads first (Firestore's rule), then every write of the change. */
+  async function applyChange(
+    tx: Transaction,
+    change: PurchaseChange,
+    before: { current: PurchaseRecord | null; linked: PurchaseRecord | null },
+  ): Promise<CommitResult> {
+    const owner = change.purchase.uid;
+    const touched: { record: PurchaseRecord; previous: PurchaseRecord | null }[] = [
+      { record: change.purchase, previous: before.current },
+    ];
+    if (change.linked) touched.push({ record: change.linked, previous: before.linked });
+
+    // entitlement documents to rewrite, per owner
+    const wanted = new Map<string, Set<string>>();
+    for (const { record, previous } of touched) {
+      if (!record.uid) continue;
+      const ids = wanted.get(record.uid) ?? new Set<string>();
+      for (const id of Object.keys(record.entitlements)) ids.add(id);
+      for (const id of Object.keys(previous?.entitlements ?? {})) ids.add(id);
+      wanted.set(record.uid, ids);
+    }
+    const entitlementDocs = new Map<string, Record<string, EntitlementSource>>();
+    for (const [uid, ids] of wanted) {
+      for (const id of ids) {
+        const snap = await tx.get(entitlementRef(uid, id));
+        const data = snap.exists ? revive<{ sources?: Record<string, EntitlementSource> }>(snap.data()) : {};
+        entitlementDocs.set(`${uid}/${id}`, { ...(data.sources ?? {}) });
+      }
+    }
+    const userSnap = owner ? await tx.get(userRef(owner)) : null;
+    const balances: Record<string, number> = { ...((userSnap?.data()?.balances as Record<string, number>) ?? {}) };
+
+    // writes
+    const now = change.purchase.updatedAt;
+    for (const { record } of touched) tx.set(purchaseRef(record.id), record);
+    for (const { record, previous } of touched) {
+      if (!record.uid) continue;
+      for (const id of new Set([...Object.keys(record.entitlements), ...Object.keys(previous?.entitlements ?? {})])) {
+        const sources = entitlementDocs.get(`${record.uid}/${id}`) ?? {};
+        const source = record.entitlements[id];
+        if (source) sources[record.id] = source;
+        else delete sources[record.id];
+        entitlementDocs.set(`${record.uid}/${id}`, sources);
+      }
+    }
+    const views: Record<string, EntitlementView> = {};
+    for (const [key, sources] of entitlementDocs) {
+      const [uid, id] = key.split('/') as [string, string];
+      const view = toEntitlementView(sources, now);
+      const ref = entitlementRef(uid, id);
+      if (!view) {
+        tx.delete(ref);
+        continue;
+      }
+      tx.set(ref, { ...view, sources, updatedAt: now });
+      if (uid === owner) views[id] = view;
+    }
+    if (owner && change.credit && Object.keys(change.credit).length > 0) {
+      for (const [balance, amount] of Object.entries(change.credit)) balances[balance] = (balances[balance] ?? 0) + amount;
+      tx.set(userRef(owner), { balances, updatedAt: now }, { merge: true });
+    }
+    return { purchase: change.purchase, entitlements: views, balances };
+  }
+}

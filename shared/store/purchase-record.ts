@@ -1,0 +1,76 @@
+import type { CatalogProduct } from '../catalog';
+import type { EntitlementSource } from '../model/entitlements';
+import type { PurchaseKind, PurchaseState } from '../model/purchase';
+
+/**
+ * `purchases/{id}`: one per purchase token (Play) or original transaction (App Store). The id is
+ * derived from the token; the raw token is never stored in an id or logged.
+ */
+export type Platform = 'google_play' | 'app_store';
+
+export interface PurchaseRecord {
+  id: string;
+  /** Owner for good; null while only a notification has seen the purchase. */
+  uid: string | null;
+  platform: Platform;
+  packageName: string;
+  productId: string;
+  productType: CatalogProduct['type'];
+  kind: PurchaseKind;
+  state: PurchaseState;
+  active: boolean;
+  expiresAt: Date | null;
+  purchasedAt: Date | null;
+  orderId: string | null;
+  test: boolean;
+  quantity: number;
+  acknowledged: boolean;
+  consumed: boolean;
+  /** What this purchase grants now, by entitlement id. */
+  entitlements: Record<string, EntitlementSource>;
+  /** Balance increments already applied for this purchase (applied once, ever). */
+  credited: Record<string, number> | null;
+  revoked: boolean;
+  supersededBy: string | null;
+  linkedPurchaseId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A change to one purchase (and the one it replaces), planned purely from what is stored now. */
+export interface PurchaseChange {
+  purchase: PurchaseRecord;
+  linked?: PurchaseRecord;
+  /** Balance increments to apply to the owner in the same transaction. */
+  credit?: Record<string, number>;
+}
+
+export interface UserView {
+  entitlements: Record<string, import('../model/entitlements').EntitlementView>;
+  balances: Record<string, number>;
+}
+
+export interface CommitResult extends UserView {
+  purchase: PurchaseRecord;
+}
+
+export interface StoreSyncUpdate {
+  acknowledged?: boolean;
+  consumed?: boolean;
+  /** Last failure talking to the store about this purchase (acknowledge/consume), or null once fixed. */
+  syncError?: string | null;
+}
+
+/** The persistence the core needs; Firestore in production, swappable in logic tests. */
+export interface PurchaseStore {
+  /**
+   * Reads the purchase (and the linked one), lets `plan` decide, then writes the purchase, the owner's
+   * entitlement documents and balances in one transaction. `plan` may throw a DomainError to abort.
+   */
+  commitPurchaseChange(
+    ids: { purchaseId: string; linkedPurchaseId?: string | null },
+    plan: (current: PurchaseRecord | null, linked: PurchaseRecord | null) => PurchaseChange,
+  ): Promise<CommitResult>;
+  getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;
+  recordStoreSync(purchaseId: string, update: StoreSyncUpdate): Promise<void>;
+}
