@@ -1,6 +1,7 @@
 import { http } from '@google-cloud/functions-framework';
 import { ConfigError, loadConfig } from '../shared/config';
 import { createRuntime, type Runtime } from '../shared/runtime';
+import { answerBodyParseErrorsAsJson } from './body-parse-errors';
 import { verifyPurchaseHandler } from './verify-purchase';
 
 /**
@@ -19,6 +20,7 @@ function start(): Runtime {
   }
 }
 
+answerBodyParseErrorsAsJson();
 const rt = start();
 const runtime = () => rt;
 

@@ -4,15 +4,13 @@ import { verifyPlayPurchase } from '../../shared/core/verify-play-purchase';
 import { toDomainError } from '../../shared/errors';
 import { parseWith, readJsonBody, requirePost, sendHttpError, sendJson } from '../../shared/http';
 import { log } from '../../shared/log';
+import { withCallCounts } from '../../shared/metrics';
 import type { Runtime } from '../../shared/runtime';
 import { refuseOrderIdAsToken, VerifyPurchaseRequestSchema } from './request';
 
 /** verifyPurchase (HTTP): parse -> authenticate -> core -> reply. */
 export function verifyPurchaseHandler(rt: () => Runtime) {
-  return async (req: Request, res: Response): Promise<void> => {
-    const started = Date.now();
-    let status = 200;
-    let code: string | undefined;
+  const handle = async (req: Request, res: Response): Promise<{ status: number; code?: string }> => {
     try {
       requirePost(req, res);
       const { idTokens, config, play, store, now } = rt();
@@ -26,12 +24,16 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
         request,
       );
       sendJson(res, 200, result);
+      return { status: 200 };
     } catch (error) {
       const err = toDomainError(error);
-      code = err.code;
       if (err.code === 'internal') log('ERROR', 'verifyPurchase failed', { error: String((err.cause as Error)?.stack ?? err.cause) });
-      status = sendHttpError(res, err);
+      return { status: sendHttpError(res, err), code: err.code };
     }
-    log('INFO', 'verifyPurchase', { status, code, latencyMs: Date.now() - started });
+  };
+  return async (req: Request, res: Response): Promise<void> => {
+    const started = Date.now();
+    const { result, calls } = await withCallCounts(() => handle(req, res));
+    log('INFO', 'verifyPurchase', { ...result, latencyMs: Date.now() - started, calls });
   };
 }

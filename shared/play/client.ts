@@ -3,6 +3,7 @@ import { androidpublisher, type androidpublisher_v3 } from '@googleapis/androidp
 import { GoogleAuth, JWT } from 'google-auth-library';
 import { DomainError } from '../errors';
 import { log } from '../log';
+import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
 import {
   ProductPurchaseSchema,
@@ -49,15 +50,16 @@ function createAuth(opts: PlayClientOptions): JWT | GoogleAuth {
   if (!opts.credentialsFile) return new GoogleAuth({ scopes: [SCOPE] });
   const key = JSON.parse(readFileSync(opts.credentialsFile, 'utf8')) as { client_email: string; private_key: string };
   const jwt = new JWT({ email: key.client_email, key: key.private_key, scopes: [SCOPE] });
-  if (opts.oauthTokenUrl !== GOOGLE_TOKEN_URL) {
-    // google-auth-library ignores a key's token_uri; point the exchange at the configured endpoint.
-    jwt.transporter.interceptors.request.add({
-      resolved: async (config) => {
-        if (String(config.url) === GOOGLE_TOKEN_URL) config.url = new URL(opts.oauthTokenUrl);
-        return config;
-      },
-    });
-  }
+  // google-auth-library ignores a key's token_uri: point the exchange at the configured endpoint.
+  jwt.transporter.interceptors.request.add({
+    resolved: async (config) => {
+      if (String(config.url) === GOOGLE_TOKEN_URL) {
+        countCall('oauth:token');
+        if (opts.oauthTokenUrl !== GOOGLE_TOKEN_URL) config.url = new URL(opts.oauthTokenUrl);
+      }
+      return config;
+    },
+  });
   return jwt;
 }
 
@@ -120,7 +122,14 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
 
   async function call<T>(what: string, ref: PurchaseRef, fn: () => Promise<{ data: T }>): Promise<T> {
     try {
-      const res = await withRetry(fn, isTransientPlayError, opts.retry);
+      const res = await withRetry(
+        () => {
+          countCall(`play:${what}`);
+          return fn();
+        },
+        isTransientPlayError,
+        opts.retry,
+      );
       return res.data;
     } catch (error) {
       throw toDomain(error, what, ref);

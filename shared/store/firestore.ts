@@ -1,5 +1,6 @@
 import { Firestore, Timestamp, type DocumentReference, type Transaction } from '@google-cloud/firestore';
 import { DomainError, isDomainError } from '../errors';
+import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
 import type { CommitResult, PurchaseChange, PurchaseRecord, PurchaseStore, StoreSyncUpdate } from './purchase-record';
 
@@ -57,6 +58,7 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
     async commitPurchaseChange(ids, plan) {
       try {
         return await db.runTransaction(async (tx) => {
+          countCall('firestore:transaction');
           const current = await read(tx, purchaseRef(ids.purchaseId));
           const linked = ids.linkedPurchaseId ? await read(tx, purchaseRef(ids.linkedPurchaseId)) : null;
           const change = plan(current, linked);
@@ -69,6 +71,7 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
 
     async getPurchase(purchaseId) {
       try {
+        countCall('firestore:read');
         const snap = await purchaseRef(purchaseId).get();
         return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
       } catch (e) {
@@ -78,6 +81,7 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
 
     async recordStoreSync(purchaseId, update: StoreSyncUpdate) {
       try {
+        countCall('firestore:write');
         await purchaseRef(purchaseId).update({ ...update, updatedAt: new Date() });
       } catch (e) {
         throw mapError(e);
