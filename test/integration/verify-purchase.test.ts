@@ -52,7 +52,7 @@ describe('granting', () => {
     const doc = await purchaseDoc(p.purchaseToken);
     expect(doc).toMatchObject({ uid, packageName: PACKAGE, productId: 'remove_ads', state: 'purchased' });
     expect(JSON.stringify(doc)).not.toContain(p.purchaseToken);
-    expect((await s.sim.get(p.purchaseToken)).resource).toMatchObject({ acknowledgementState: 1 });
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ acknowledgementState: 1 });
 
     const acksBefore = (await s.sim.stats()).calls['purchases.products.acknowledge'] ?? 0;
     const again = await s.post(body('remove_ads', p.purchaseToken), { uid });
@@ -70,7 +70,7 @@ describe('granting', () => {
     const ent = await entitlementDoc(uid, 'premium');
     expect(ent?.active).toBe(true);
     expect(ent?.expiresAt.toDate().getTime()).toBeGreaterThan(Date.now() + 20 * 86_400_000);
-    expect((await s.sim.get(p.purchaseToken)).resource).toMatchObject({
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({
       acknowledgementState: 'ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED',
     });
   });
@@ -82,7 +82,7 @@ describe('granting', () => {
     expect(first.status).toBe(200);
     expect(first.json.balances).toEqual({ coins: 200 });
     expect(first.json.purchase.consumed).toBe(true);
-    expect((await s.sim.get(p.purchaseToken)).resource).toMatchObject({ consumptionState: 1 });
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ consumptionState: 1 });
     const again = await s.post(body('coins_100', p.purchaseToken), { uid });
     expect(again.status).toBe(200);
     expect(again.json.balances).toEqual({ coins: 200 });
@@ -124,7 +124,7 @@ describe('granting', () => {
   ])('a subscription after %s reads %s (active %s)', async (transition, state, active) => {
     const uid = newUid();
     const p = await buy({ type: 'subscription', productId: 'premium_monthly' });
-    await s.sim.transition(p.purchaseToken, transition as never, {});
+    await s.sim.transition(p.purchaseToken, transition as never);
     const res = await s.post(body('premium_monthly', p.purchaseToken), { uid });
     expect(res.status).toBe(200);
     expect(res.json.purchase).toMatchObject({ state, active });
@@ -235,11 +235,11 @@ describe('acknowledgement failures and Play faults', () => {
     expect(res.json.purchase).toMatchObject({ active: true, acknowledged: false });
     expect((await purchaseDoc(p.purchaseToken))?.syncError).toBeTruthy();
     expect((await entitlementDoc(uid, 'no_ads'))?.active).toBe(true);
-    expect((await s.sim.get(p.purchaseToken)).resource).toMatchObject({ acknowledgementState: 0 });
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ acknowledgementState: 0 });
 
     const retried = await s.post(body('remove_ads', p.purchaseToken), { uid });
     expect(retried.json.purchase.acknowledged).toBe(true);
-    expect((await s.sim.get(p.purchaseToken)).resource).toMatchObject({ acknowledgementState: 1 });
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ acknowledgementState: 1 });
     expect((await purchaseDoc(p.purchaseToken))?.syncError).toBeNull();
   });
 

@@ -1,0 +1,52 @@
+import type { DeveloperNotification, OutgoingNotification } from './types';
+
+/** RTDN builders; eventTimeMillis is a string, as in Play's own examples. */
+export function subscriptionNotification(
+  packageName: string,
+  purchaseToken: string,
+  notificationType: number,
+  at: number,
+): DeveloperNotification {
+  return {
+    version: '1.0',
+    packageName,
+    eventTimeMillis: String(at),
+    subscriptionNotification: { version: '1.0', notificationType, purchaseToken },
+  };
+}
+
+export function oneTimeNotification(
+  packageName: string,
+  purchaseToken: string,
+  sku: string,
+  notificationType: number,
+  at: number,
+): DeveloperNotification {
+  return {
+    version: '1.0',
+    packageName,
+    eventTimeMillis: String(at),
+    oneTimeProductNotification: { version: '1.0', notificationType, purchaseToken, sku },
+  };
+}
+
+export function voidedNotification(
+  packageName: string,
+  purchaseToken: string,
+  orderId: string,
+  productType: 1 | 2,
+  at: number,
+): DeveloperNotification {
+  return {
+    version: '1.0',
+    packageName,
+    eventTimeMillis: String(at),
+    // Only full refunds are simulated, so refundType is always 1 (REFUND_TYPE_FULL_REFUND).
+    voidedPurchaseNotification: { purchaseToken, orderId, productType, refundType: 1 },
+  };
+}
+
+/** The Pub/Sub `data` text for a notification: strings verbatim (possibly malformed on purpose), else JSON. */
+export function encodeNotification(n: OutgoingNotification): string {
+  return typeof n === 'string' ? n : JSON.stringify(n);
+}
