@@ -3,11 +3,10 @@ import { findProduct, type CatalogProduct } from '../catalog';
 import { DomainError } from '../errors';
 import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
-import { toGrant, EntitlementOverride, type EntitlementView } from '../model/entitlements';
+import { EntitlementOverride, type EntitlementView } from '../model/entitlements';
 import {
   fromProductPurchase,
   fromSubscriptionPurchase,
-  grantsAccess,
   isCanceledBeforeUse,
   isPaid,
   PurchaseState,
@@ -16,7 +15,8 @@ import {
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import { checkSignedPurchase } from '../play/signature';
 import type { KeyObject } from 'node:crypto';
-import type { PurchaseChange, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
+import type { PurchaseRecord, PurchaseStore } from '../store/purchase-record';
+import { planClaim } from './plan-claim';
 
 export interface VerifyPlayDeps {
   catalog: Catalog;
@@ -95,7 +95,18 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
     }
     // A canceled purchase is claimed by nobody; its owner's record is updated so access ends.
     if (canceled && !current?.uid) throw canceledError(snapshot);
-    return planClaim({ purchaseId, linkedPurchaseId, uid, req, product, snapshot, now, current, linked });
+    return planClaim({
+      purchaseId,
+      linkedPurchaseId,
+      uid,
+      platform: 'google_play',
+      packageName: req.packageName,
+      product,
+      snapshot,
+      now,
+      current,
+      linked,
+    });
   });
   if (canceled) throw canceledError(snapshot);
 
@@ -134,78 +145,6 @@ function canceledError(s: PurchaseSnapshot): DomainError {
       ? 'This purchase was canceled or refunded; it grants nothing.'
       : 'This subscription was canceled before its payment completed; it grants nothing.',
   );
-}
-
-interface ClaimInput {
-  purchaseId: string;
-  linkedPurchaseId: string | null;
-  uid: string;
-  req: VerifyPlayRequest;
-  product: CatalogProduct;
-  snapshot: PurchaseSnapshot;
-  now: Date;
-  current: PurchaseRecord | null;
-  linked: PurchaseRecord | null;
-}
-
-/** Pure: what the claim writes, given what is stored now. */
-export function planClaim(i: ClaimInput): PurchaseChange {
-  const revoked = i.current?.revoked ?? false;
-  const superseded = Boolean(i.current?.supersededBy);
-  const grant = toGrant(i.product, i.snapshot, { now: i.now, revoked, superseded });
-  const owesCredit = !i.current?.credited && Object.keys(grant.credits).length > 0;
-  const purchase: PurchaseRecord = {
-    id: i.purchaseId,
-    uid: i.uid,
-    platform: 'google_play',
-    packageName: i.req.packageName,
-    productId: i.req.productId,
-    productType: i.product.type,
-    kind: i.snapshot.kind,
-    state: i.snapshot.state,
-    active: !revoked && !superseded && grantsAccess(i.snapshot, i.now),
-    expiresAt: i.snapshot.expiresAt,
-    purchasedAt: i.snapshot.purchasedAt,
-    orderId: i.snapshot.orderId,
-    test: i.snapshot.test,
-    quantity: i.snapshot.quantity,
-    acknowledged: i.snapshot.acknowledged,
-    consumed: i.snapshot.consumed,
-    entitlements: grant.entitlements,
-    credited: owesCredit ? grant.credits : (i.current?.credited ?? null),
-    revoked,
-    supersededBy: i.current?.supersededBy ?? null,
-    linkedPurchaseId: i.linkedPurchaseId,
-    createdAt: i.current?.createdAt ?? i.now,
-    updatedAt: i.now,
-  };
-  const change: PurchaseChange = { purchase };
-  if (owesCredit) change.credit = grant.credits;
-  if (i.linkedPurchaseId) change.linked = supersede(i.linked, i.linkedPurchaseId, i.purchaseId, purchase);
-  return change;
-}
-
-/**
- * The replaced token loses its entitlements now. If we never saw it, a placeholder owned by the same
- * user keeps anyone else from claiming the old token later.
- */
-function supersede(linked: PurchaseRecord | null, linkedId: string, byId: string, by: PurchaseRecord): PurchaseRecord {
-  const base: PurchaseRecord = linked ?? {
-    ...by,
-    id: linkedId,
-    state: PurchaseState.EXPIRED,
-    expiresAt: null,
-    orderId: null,
-    acknowledged: true,
-    entitlements: {},
-    credited: null,
-    linkedPurchaseId: null,
-    createdAt: by.updatedAt,
-  };
-  const entitlements = Object.fromEntries(
-    Object.entries(base.entitlements).map(([id, s]) => [id, { ...s, active: false, state: EntitlementOverride.SUPERSEDED }]),
-  );
-  return { ...base, uid: base.uid ?? by.uid, active: false, entitlements, supersededBy: byId, updatedAt: by.updatedAt };
 }
 
 /**

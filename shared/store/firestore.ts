@@ -4,11 +4,16 @@ import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
 import type { CommitResult, PurchaseChange, PurchaseRecord, PurchaseStore, StoreSyncUpdate } from './purchase-record';
 
+const PAYLOAD_LIMIT = 8 * 1024;
+
 /** The only module that names Firestore collections. */
 export const Collections = {
   purchases: 'purchases',
   users: 'users',
   entitlements: 'entitlements',
+  events: 'events',
+  deadLetters: 'deadLetters',
+  adminNotices: 'adminNotices',
 } as const;
 
 /** Firestore gives Timestamps back; the model speaks Date. */
@@ -64,6 +69,51 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
           const change = plan(current, linked);
           return applyChange(tx, change, { current, linked });
         });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async applyPurchaseEvent(event, ids, plan) {
+      const eventRef = db.collection(Collections.events).doc(event.id);
+      try {
+        return await db.runTransaction(async (tx) => {
+          countCall('firestore:transaction');
+          if ((await tx.get(eventRef)).exists) return { duplicate: true, result: null };
+          const current = await read(tx, purchaseRef(ids.purchaseId));
+          const linked = ids.linkedPurchaseId ? await read(tx, purchaseRef(ids.linkedPurchaseId)) : null;
+          const change = plan(current, linked);
+          const result = change ? await applyChange(tx, change, { current, linked }) : null;
+          tx.set(eventRef, {
+            ...event,
+            purchaseId: ids.purchaseId,
+            applied: change !== null,
+            receivedAt: new Date(),
+          });
+          return { duplicate: false, result };
+        });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async recordDeadLetter(letter) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.deadLetters).add({
+          ...letter,
+          payload: letter.payload.slice(0, PAYLOAD_LIMIT),
+          receivedAt: new Date(),
+        });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async recordNotice(notice) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.adminNotices).add({ ...notice, status: 'open', createdAt: new Date() });
       } catch (e) {
         throw mapError(e);
       }

@@ -61,6 +61,32 @@ export interface StoreSyncUpdate {
   syncError?: string | null;
 }
 
+/** A store notification (Play RTDN, App Store notification): applied once, ever, by its id. */
+export interface PurchaseEvent {
+  /** Unique per delivery source, e.g. `rtdn:<Pub/Sub messageId>` or `asn:<notificationUUID>`. */
+  id: string;
+  source: 'play_rtdn' | 'app_store_notification' | 'admin';
+  type: string;
+  eventTime: Date | null;
+  detail?: Record<string, unknown>;
+}
+
+/** A message that cannot ever be applied (malformed, foreign, unknown purchase); kept for operators. */
+export interface DeadLetter {
+  source: PurchaseEvent['source'];
+  reason: string;
+  /** The message as received, truncated; never a raw purchase token in an id. */
+  payload: string;
+  messageId?: string;
+}
+
+/** Something an admin must look at (a pending refund review, a consumption request). */
+export interface AdminNotice {
+  kind: string;
+  purchaseId?: string | null;
+  detail: Record<string, unknown>;
+}
+
 /** The persistence the core needs; Firestore in production, swappable in logic tests. */
 export interface PurchaseStore {
   /**
@@ -71,6 +97,17 @@ export interface PurchaseStore {
     ids: { purchaseId: string; linkedPurchaseId?: string | null },
     plan: (current: PurchaseRecord | null, linked: PurchaseRecord | null) => PurchaseChange,
   ): Promise<CommitResult>;
+  /**
+   * Like commitPurchaseChange, for a notification: a duplicate event id changes nothing and `plan`
+   * is not called; `plan` returning null records the event and changes nothing else.
+   */
+  applyPurchaseEvent(
+    event: PurchaseEvent,
+    ids: { purchaseId: string; linkedPurchaseId?: string | null },
+    plan: (current: PurchaseRecord | null, linked: PurchaseRecord | null) => PurchaseChange | null,
+  ): Promise<{ duplicate: boolean; result: CommitResult | null }>;
+  recordDeadLetter(letter: DeadLetter): Promise<void>;
+  recordNotice(notice: AdminNotice): Promise<void>;
   getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;
   recordStoreSync(purchaseId: string, update: StoreSyncUpdate): Promise<void>;
 }

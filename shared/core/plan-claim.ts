@@ -1,0 +1,83 @@
+import type { CatalogProduct } from '../catalog';
+import { EntitlementOverride, toGrant } from '../model/entitlements';
+import { grantsAccess, PurchaseState, type PurchaseSnapshot } from '../model/purchase';
+import type { Platform, PurchaseChange, PurchaseRecord } from '../store/purchase-record';
+
+/**
+ * Claiming a purchase for a user, planned purely from what is stored: the owner stays the owner,
+ * credits are owed once, a revoked or superseded purchase stays so, and a replaced purchase
+ * (Play's linkedPurchaseToken) loses its entitlements. Shared by every store's verification.
+ */
+export interface ClaimInput {
+  purchaseId: string;
+  linkedPurchaseId: string | null;
+  uid: string;
+  platform: Platform;
+  packageName: string;
+  product: CatalogProduct;
+  snapshot: PurchaseSnapshot;
+  now: Date;
+  current: PurchaseRecord | null;
+  linked: PurchaseRecord | null;
+}
+
+/** Pure: what the claim writes, given what is stored now. */
+export function planClaim(i: ClaimInput): PurchaseChange {
+  const revoked = i.current?.revoked ?? false;
+  const superseded = Boolean(i.current?.supersededBy);
+  const grant = toGrant(i.product, i.snapshot, { now: i.now, revoked, superseded });
+  const owesCredit = !i.current?.credited && Object.keys(grant.credits).length > 0;
+  const purchase: PurchaseRecord = {
+    id: i.purchaseId,
+    uid: i.uid,
+    platform: i.platform,
+    packageName: i.packageName,
+    productId: i.snapshot.productId,
+    productType: i.product.type,
+    kind: i.snapshot.kind,
+    state: i.snapshot.state,
+    active: !revoked && !superseded && grantsAccess(i.snapshot, i.now),
+    expiresAt: i.snapshot.expiresAt,
+    purchasedAt: i.snapshot.purchasedAt,
+    orderId: i.snapshot.orderId,
+    test: i.snapshot.test,
+    quantity: i.snapshot.quantity,
+    acknowledged: i.snapshot.acknowledged,
+    consumed: i.snapshot.consumed,
+    entitlements: grant.entitlements,
+    credited: owesCredit ? grant.credits : (i.current?.credited ?? null),
+    revoked,
+    supersededBy: i.current?.supersededBy ?? null,
+    linkedPurchaseId: i.linkedPurchaseId,
+    createdAt: i.current?.createdAt ?? i.now,
+    updatedAt: i.now,
+  };
+  const change: PurchaseChange = { purchase };
+  if (owesCredit) change.credit = grant.credits;
+  if (i.linkedPurchaseId) change.linked = supersede(i.linked, i.linkedPurchaseId, i.purchaseId, purchase);
+  return change;
+}
+
+/**
+ * The replaced token loses its entitlements now. If we never saw it, a placeholder owned by the same
+ * user keeps anyone else from claiming the old token later.
+ */
+function supersede(linked: PurchaseRecord | null, linkedId: string, byId: string, by: PurchaseRecord): PurchaseRecord {
+  const base: PurchaseRecord = linked ?? {
+    ...by,
+    id: linkedId,
+    state: PurchaseState.EXPIRED,
+    expiresAt: null,
+    orderId: null,
+    acknowledged: true,
+    entitlements: {},
+    credited: null,
+    linkedPurchaseId: null,
+    createdAt: by.updatedAt,
+  };
+  const entitlements = Object.fromEntries(
+    Object.entries(base.entitlements).map(([id, s]) => [id, { ...s, active: false, state: EntitlementOverride.SUPERSEDED }]),
+  );
+  return { ...base, uid: base.uid ?? by.uid, active: false, entitlements, supersededBy: byId, updatedAt: by.updatedAt };
+}
+
