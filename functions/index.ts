@@ -1,7 +1,8 @@
-import { http } from '@google-cloud/functions-framework';
+import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { ConfigError, loadConfig } from '../shared/config';
 import { createRuntime, type Runtime } from '../shared/runtime';
 import { answerBodyParseErrorsAsJson } from './body-parse-errors';
+import { playRtdnHandler } from './play-rtdn';
 import { verifyPurchaseHandler } from './verify-purchase';
 
 /**
@@ -25,3 +26,4 @@ const rt = start();
 const runtime = () => rt;
 
 http('verifyPurchase', verifyPurchaseHandler(runtime));
+cloudEvent('playRtdn', playRtdnHandler(runtime));

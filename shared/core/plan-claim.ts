@@ -11,7 +11,8 @@ import type { Platform, PurchaseChange, PurchaseRecord } from '../store/purchase
 export interface ClaimInput {
   purchaseId: string;
   linkedPurchaseId: string | null;
-  uid: string;
+  /** The owner; null records a purchase that only a notification has seen (nothing granted yet). */
+  uid: string | null;
   platform: Platform;
   packageName: string;
   product: CatalogProduct;
@@ -26,7 +27,8 @@ export function planClaim(i: ClaimInput): PurchaseChange {
   const revoked = i.current?.revoked ?? false;
   const superseded = Boolean(i.current?.supersededBy);
   const grant = toGrant(i.product, i.snapshot, { now: i.now, revoked, superseded });
-  const owesCredit = !i.current?.credited && Object.keys(grant.credits).length > 0;
+  // credits go to an owner, once; an unowned purchase is credited when its owner claims it
+  const owesCredit = i.uid !== null && !i.current?.credited && Object.keys(grant.credits).length > 0;
   const purchase: PurchaseRecord = {
     id: i.purchaseId,
     uid: i.uid,
@@ -47,8 +49,10 @@ export function planClaim(i: ClaimInput): PurchaseChange {
     entitlements: grant.entitlements,
     credited: owesCredit ? grant.credits : (i.current?.credited ?? null),
     revoked,
+    creditsReversed: i.current?.creditsReversed ?? null,
     supersededBy: i.current?.supersededBy ?? null,
     linkedPurchaseId: i.linkedPurchaseId,
+    storeReadAt: i.now,
     createdAt: i.current?.createdAt ?? i.now,
     updatedAt: i.now,
   };

@@ -97,6 +97,15 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
       }
     },
 
+    async hasEvent(eventId) {
+      try {
+        countCall('firestore:read');
+        return (await db.collection(Collections.events).doc(eventId).get()).exists;
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
     async recordDeadLetter(letter) {
       try {
         countCall('firestore:write');

@@ -31,8 +31,12 @@ export interface PurchaseRecord {
   /** Balance increments already applied for this purchase (applied once, ever). */
   credited: Record<string, number> | null;
   revoked: boolean;
+  /** Credits taken back after a refund (balances may go negative; this says why). */
+  creditsReversed?: Record<string, number> | null;
   supersededBy: string | null;
   linkedPurchaseId: string | null;
+  /** When the store's authoritative state behind this record was read: older reads never overwrite it. */
+  storeReadAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -106,6 +110,7 @@ export interface PurchaseStore {
     ids: { purchaseId: string; linkedPurchaseId?: string | null },
     plan: (current: PurchaseRecord | null, linked: PurchaseRecord | null) => PurchaseChange | null,
   ): Promise<{ duplicate: boolean; result: CommitResult | null }>;
+  hasEvent(eventId: string): Promise<boolean>;
   recordDeadLetter(letter: DeadLetter): Promise<void>;
   recordNotice(notice: AdminNotice): Promise<void>;
   getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;

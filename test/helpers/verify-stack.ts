@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { inject } from 'vitest';
 import { startPlaySimulator } from '../../tools/play-simulator';
+import { createRtdnPublisher, pushToFunction, type RtdnPublisher } from '../../tools/play-simulator/pubsub';
 import { emulatorIdToken } from './id-tokens';
 import { dumpFirestore } from './firestore-dump';
 
@@ -17,9 +18,16 @@ export const CATALOG = resolve(__dirname, '../resources/catalog.json');
  * The real parts for one test file: the Play simulator, the Firestore emulator (own project id),
  * and our functions registered with the functions framework, served on 127.0.0.1.
  */
-export async function startFunctionsStack(options: { env?: Record<string, string | undefined>; functionName?: string } = {}) {
+export async function startFunctionsStack(
+  options: { env?: Record<string, string | undefined>; functionName?: string; rtdn?: boolean } = {},
+) {
   const projectId = `test-${randomBytes(4).toString('hex')}`;
-  const sim = await startPlaySimulator();
+  // With rtdn, the simulator publishes every notification to Pub/Sub, pushed to playRtdn.
+  let publisher: RtdnPublisher | undefined;
+  if (options.rtdn) {
+    publisher = await createRtdnPublisher({ projectId, topic: 'play-rtdn', emulatorHost: inject('pubsubEmulatorHost') });
+  }
+  const sim = await startPlaySimulator(publisher ? { onNotification: (n) => publisher!.publish(n).then(() => undefined) } : {});
   const dir = mkdtempSync(join(tmpdir(), 'iap-stack-'));
   const keyFile = join(dir, 'service-account.json');
   writeFileSync(keyFile, JSON.stringify(sim.serviceAccountKey));
@@ -48,9 +56,14 @@ export async function startFunctionsStack(options: { env?: Record<string, string
   for (const [k, v] of Object.entries(options.env ?? {})) if (v === undefined) delete process.env[k];
   await import('../../functions/index');
   const { getTestServer } = await import('@google-cloud/functions-framework/testing');
-  const server: Server = getTestServer(options.functionName ?? 'verifyPurchase');
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const serve = async (name: string) => {
+    const server: Server = getTestServer(name);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+  };
+  const { server, url } = await serve(options.functionName ?? 'verifyPurchase');
+  const rtdn = options.rtdn ? await serve('playRtdn') : undefined;
+  if (publisher && rtdn) await pushToFunction(publisher, { subscription: 'play-rtdn-push', functionUrl: rtdn.url, projectId });
   const db = new Firestore({ projectId });
 
   const idToken = (uid: string, claims?: Record<string, unknown>) => emulatorIdToken({ projectId, uid, claims });
@@ -83,7 +96,29 @@ export async function startFunctionsStack(options: { env?: Record<string, string
     post,
     signPurchase,
     dump: () => dumpFirestore(db),
+    publisher,
+    rtdnUrl: rtdn?.url,
+    /** Polls until `check` returns a truthy value (notifications are asynchronous). */
+    async eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      let last: unknown;
+      while (Date.now() < deadline) {
+        try {
+          const v = await check();
+          if (v) return v;
+        } catch (e) {
+          last = e;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    },
     async close() {
+      if (publisher) {
+        await publisher.topic.subscription('play-rtdn-push').delete().catch(() => undefined);
+        await publisher.close();
+      }
+      if (rtdn) await new Promise<void>((r) => rtdn.server.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
       await sim.close();
       await db.terminate();
