@@ -29,6 +29,12 @@ export interface PlayPurchases {
   acknowledgeProduct(ref: PurchaseRef): Promise<void>;
   acknowledgeSubscription(ref: PurchaseRef): Promise<void>;
   consumeProduct(ref: PurchaseRef): Promise<void>;
+  /** Ends access now and refunds the latest charge in full or pro rata. */
+  revokeSubscription(ref: PurchaseRef, refund: 'full' | 'prorated'): Promise<void>;
+  /** Stops renewal; access lasts until the paid period ends. */
+  cancelSubscription(ref: PurchaseRef): Promise<void>;
+  /** Refunds one order; with revoke, access to what it bought ends too. */
+  refundOrder(ref: PurchaseRef, orderId: string, revoke: boolean): Promise<void>;
 }
 
 export interface PlayClientOptions {
@@ -137,6 +143,32 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
   }
 
   return {
+    async revokeSubscription(ref, refund) {
+      const revocationContext = refund === 'prorated' ? { proratedRefund: {} } : { fullRefund: {} };
+      await call('purchases.subscriptionsv2.revoke', ref, () =>
+        api.purchases.subscriptionsv2.revoke(
+          { packageName: ref.packageName, token: ref.token, requestBody: { revocationContext } },
+          callOptions,
+        ),
+      );
+    },
+    async cancelSubscription(ref) {
+      await call('purchases.subscriptionsv2.cancel', ref, () =>
+        api.purchases.subscriptionsv2.cancel(
+          {
+            packageName: ref.packageName,
+            token: ref.token,
+            requestBody: { cancellationContext: { cancellationType: 'DEVELOPER_REQUESTED_STOP_PAYMENTS' } },
+          },
+          callOptions,
+        ),
+      );
+    },
+    async refundOrder(ref, orderId, revoke) {
+      await call('orders.refund', ref, () =>
+        api.orders.refund({ packageName: ref.packageName, orderId, revoke }, callOptions),
+      );
+    },
     async getProductPurchase(ref) {
       const data = await call('purchases.products.get', ref, () =>
         api.purchases.products.get({ packageName: ref.packageName, productId: ref.productId, token: ref.token }, callOptions),

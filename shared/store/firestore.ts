@@ -2,7 +2,14 @@ import { Firestore, Timestamp, type DocumentReference, type Transaction } from '
 import { DomainError, isDomainError } from '../errors';
 import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
-import type { CommitResult, PurchaseChange, PurchaseRecord, PurchaseStore, StoreSyncUpdate } from './purchase-record';
+import type {
+  CommitResult,
+  LedgerEntry,
+  PurchaseChange,
+  PurchaseRecord,
+  PurchaseStore,
+  StoreSyncUpdate,
+} from './purchase-record';
 
 const PAYLOAD_LIMIT = 8 * 1024;
 
@@ -14,6 +21,8 @@ export const Collections = {
   events: 'events',
   deadLetters: 'deadLetters',
   adminNotices: 'adminNotices',
+  refundLedger: 'refundLedger',
+  auditLog: 'auditLog',
 } as const;
 
 /** Firestore gives Timestamps back; the model speaks Date. */
@@ -101,6 +110,54 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
       try {
         countCall('firestore:read');
         return (await db.collection(Collections.events).doc(eventId).get()).exists;
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async claimLedgerEntry(id, request, now, staleAfterMs) {
+      const ref = db.collection(Collections.refundLedger).doc(id);
+      try {
+        return await db.runTransaction(async (tx) => {
+          countCall('firestore:transaction');
+          const snap = await tx.get(ref);
+          const existing = snap.exists ? revive<LedgerEntry>(snap.data()) : null;
+          if (existing?.status === 'done') return { kind: 'done' as const, entry: existing };
+          const stale = existing && now.getTime() - existing.startedAt.getTime() > staleAfterMs;
+          if (existing?.status === 'in_progress' && !stale) return { kind: 'busy' as const, entry: existing };
+          const entry: LedgerEntry = { id, status: 'in_progress', request, attempts: (existing?.attempts ?? 0) + 1, startedAt: now };
+          tx.set(ref, entry);
+          return { kind: 'started' as const, entry };
+        });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async finishLedgerEntry(id, outcome) {
+      try {
+        countCall('firestore:write');
+        const status = 'result' in outcome ? 'done' : 'failed';
+        await db.collection(Collections.refundLedger).doc(id).update({ ...outcome, status, finishedAt: new Date() });
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async getLedgerEntry(id) {
+      try {
+        countCall('firestore:read');
+        const snap = await db.collection(Collections.refundLedger).doc(id).get();
+        return snap.exists ? revive<LedgerEntry>(snap.data()) : null;
+      } catch (e) {
+        throw mapError(e);
+      }
+    },
+
+    async recordAudit(entry) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.auditLog).add({ ...entry, at: new Date() });
       } catch (e) {
         throw mapError(e);
       }

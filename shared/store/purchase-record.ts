@@ -37,6 +37,8 @@ export interface PurchaseRecord {
   linkedPurchaseId: string | null;
   /** When the store's authoritative state behind this record was read: older reads never overwrite it. */
   storeReadAt?: Date | null;
+  /** App Store only: granted through Family Sharing rather than bought by the owner. */
+  familyShared?: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -91,6 +93,36 @@ export interface AdminNotice {
   detail: Record<string, unknown>;
 }
 
+/** One admin action at the store, recorded before it is attempted so that it is never made twice. */
+export interface LedgerEntry {
+  id: string;
+  status: 'in_progress' | 'done' | 'failed';
+  request: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+  attempts: number;
+  startedAt: Date;
+  finishedAt?: Date;
+}
+
+export type LedgerClaim =
+  | { kind: 'started'; entry: LedgerEntry }
+  | { kind: 'done'; entry: LedgerEntry }
+  | { kind: 'busy'; entry: LedgerEntry };
+
+/** Who did what, when, why, and how it ended; admins read it, nobody edits it. */
+export interface AuditEntry {
+  actor: { uid: string; email?: string | null };
+  action: string;
+  reason: string;
+  purchaseId: string | null;
+  packageName: string;
+  request: Record<string, unknown>;
+  outcome: 'ok' | 'repeated' | 'refused' | 'failed';
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
 /** The persistence the core needs; Firestore in production, swappable in logic tests. */
 export interface PurchaseStore {
   /**
@@ -111,6 +143,14 @@ export interface PurchaseStore {
     plan: (current: PurchaseRecord | null, linked: PurchaseRecord | null) => PurchaseChange | null,
   ): Promise<{ duplicate: boolean; result: CommitResult | null }>;
   hasEvent(eventId: string): Promise<boolean>;
+  /**
+   * Starts a ledger entry unless one is done (its result is returned) or another attempt is under
+   * way (busy). A failed entry, or one in progress for longer than `staleAfterMs`, may start again.
+   */
+  claimLedgerEntry(id: string, request: Record<string, unknown>, now: Date, staleAfterMs: number): Promise<LedgerClaim>;
+  finishLedgerEntry(id: string, outcome: { result: Record<string, unknown> } | { error: { code: string; message: string } }): Promise<void>;
+  getLedgerEntry(id: string): Promise<LedgerEntry | null>;
+  recordAudit(entry: AuditEntry): Promise<void>;
   recordDeadLetter(letter: DeadLetter): Promise<void>;
   recordNotice(notice: AdminNotice): Promise<void>;
   getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;

@@ -19,9 +19,9 @@ export const CATALOG = resolve(__dirname, '../resources/catalog.json');
  * and our functions registered with the functions framework, served on 127.0.0.1.
  */
 export async function startFunctionsStack(
-  options: { env?: Record<string, string | undefined>; functionName?: string; rtdn?: boolean } = {},
+  options: { env?: Record<string, string | undefined>; functionName?: string; rtdn?: boolean; projectId?: string } = {},
 ) {
-  const projectId = `test-${randomBytes(4).toString('hex')}`;
+  const projectId = options.projectId ?? `test-${randomBytes(4).toString('hex')}`;
   // With rtdn, the simulator publishes every notification to Pub/Sub, pushed to playRtdn.
   let publisher: RtdnPublisher | undefined;
   if (options.rtdn) {
