@@ -1,8 +1,10 @@
 import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { ConfigError, loadConfig } from '../shared/config';
 import { createRuntime, type Runtime } from '../shared/runtime';
+import { appStoreNotificationsHandler } from './app-store-notifications';
 import { answerBodyParseErrorsAsJson } from './body-parse-errors';
 import { playRtdnHandler } from './play-rtdn';
+import { refundPurchaseHandler } from './refund-purchase';
 import { verifyPurchaseHandler } from './verify-purchase';
 
 /**
@@ -27,3 +29,5 @@ const runtime = () => rt;
 
 http('verifyPurchase', verifyPurchaseHandler(runtime));
 cloudEvent('playRtdn', playRtdnHandler(runtime));
+http('refundPurchase', refundPurchaseHandler(runtime));
+http('appStoreNotifications', appStoreNotificationsHandler(runtime));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
 import { parseLicenseKeys } from './play/signature';
 
@@ -21,6 +22,8 @@ export interface Config {
   adminClaim: string;
   playTimeoutMs: number;
   playMaxAttempts: number;
+  /** App Store support; null when APPLE_BUNDLE_ID is unset. */
+  apple: AppleConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   if (env.GOOGLE_APPLICATION_CREDENTIALS) readCredentials(env.GOOGLE_APPLICATION_CREDENTIALS, problems);
+  const apple = loadAppleConfig(env, problems);
   if (problems.length > 0 || !parsed.success || !catalog) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
@@ -86,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminClaim: e.IAP_ADMIN_CLAIM,
     playTimeoutMs: e.PLAY_TIMEOUT_MS,
     playMaxAttempts: e.PLAY_MAX_ATTEMPTS,
+    apple,
   };
 }
 

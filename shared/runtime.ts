@@ -1,4 +1,5 @@
 import { Firestore } from '@google-cloud/firestore';
+import { createAppStore, type AppStore } from './app-store/adapter';
 import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
 import type { Config } from './config';
 import { createPlayClient, type PlayPurchases } from './play/client';
@@ -14,6 +15,8 @@ export interface Runtime {
   play: PlayPurchases;
   store: PurchaseStore;
   idTokens: IdTokenVerifier;
+  /** Apple's verifiers and API client; null when Apple is not configured. */
+  appStore: AppStore | null;
   now: () => Date;
 }
 
@@ -34,6 +37,7 @@ export function createRuntime(config: Config): Runtime {
       emulator: config.authEmulator,
       certsUrl: config.idTokenCertsUrl,
     }),
+    appStore: config.apple ? createAppStore(config.apple) : null,
     now: () => new Date(),
   };
 }

@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors';
+import { AppStoreVerifyRequestSchema } from './app-store-request';
 
-/** The verifyPurchase request body (CONTRACT section 4). Unknown fields are refused. */
+/**
+ * The verifyPurchase request body: Google Play (CONTRACT section 4; `platform` optional, the default)
+ * or the App Store (section 7), told apart by `platform`. Unknown fields are refused.
+ */
 const ORDER_ID = /^GPA\.\d{4}-\d{4}-\d{4}-\d{5}(\.\.\d+)?$/;
 
-export const VerifyPurchaseRequestSchema = z.strictObject({
+export const PlayVerifyRequestSchema = z.strictObject({
   platform: z.literal('google_play').optional(),
   packageName: z.string().min(1).max(255),
   productId: z.string().min(1).max(150),
@@ -16,6 +20,8 @@ export const VerifyPurchaseRequestSchema = z.strictObject({
   signedData: z.string().min(1).max(16_384).optional(),
   signature: z.string().min(1).max(4096).optional(),
 });
+
+export const VerifyPurchaseRequestSchema = z.discriminatedUnion('platform', [PlayVerifyRequestSchema, AppStoreVerifyRequestSchema]);
 export type VerifyPurchaseRequest = z.infer<typeof VerifyPurchaseRequestSchema>;
 
 /** A common integration mistake gets its own explanation. */

@@ -1,0 +1,152 @@
+import {
+  APIError,
+  APIException,
+  AppStoreServerAPIClient,
+  Environment,
+  GetTransactionHistoryVersion,
+  Order,
+  type HistoryResponse,
+  type StatusResponse,
+} from '@apple/app-store-server-library';
+import { DomainError } from '../errors';
+import { log } from '../log';
+import { countCall } from '../metrics';
+import { withRetry, type RetryPolicy } from '../retry';
+import type { AppleApiKey } from './config';
+import type { SignedEnvironment } from './transaction';
+
+/**
+ * The App Store Server API calls the core needs, on Apple's AppStoreServerAPIClient (it signs the ES256
+ * bearer token). Not found is null; 429/5xx/network are retried, then `upstream_unavailable`.
+ */
+export interface AppStoreApi {
+  transactionInfo(env: SignedEnvironment, transactionId: string): Promise<string | null>;
+  subscriptionStatuses(env: SignedEnvironment, transactionId: string): Promise<StatusResponse | null>;
+  /** Transaction history V2, newest first. */
+  history(env: SignedEnvironment, transactionId: string, q: { productId?: string; revision?: string }): Promise<HistoryResponse | null>;
+}
+
+export interface AppStoreApiOptions {
+  key: AppleApiKey;
+  bundleId: string;
+  rootUrls: Record<SignedEnvironment, string | undefined>;
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
+/** Apple's hosts (as in the library), used when no root URL is configured. */
+const APPLE_ROOTS: Record<SignedEnvironment, string> = {
+  Production: 'https://api.storekit.apple.com',
+  Sandbox: 'https://api.storekit-sandbox.apple.com',
+};
+
+/**
+ * The library has no base-URL option; `makeFetchRequest(path, …)` is its protected transport hook
+ * (its own tests override it). Overriding it sends the library's request, bearer token included, to
+ * the configured root with a timeout, which the library's transport lacks.
+ */
+class RootedClient extends AppStoreServerAPIClient {
+  constructor(
+    o: AppStoreApiOptions,
+    env: SignedEnvironment,
+    private readonly root: string,
+    private readonly timeoutMs: number,
+  ) {
+    super(o.key.privateKeyPem, o.key.keyId, o.key.issuerId, o.bundleId, env as Environment);
+  }
+
+  protected override async makeFetchRequest(
+    ...[path, query, method, body, headers]: Parameters<AppStoreServerAPIClient['makeFetchRequest']>
+  ): ReturnType<AppStoreServerAPIClient['makeFetchRequest']> {
+    const qs = query.toString();
+    const response = await fetch(`${this.root}${path}${qs ? `?${qs}` : ''}`, {
+      method,
+      headers,
+      body: body ?? null,
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    // The library reads only ok, status and json(), which the platform Response has too.
+    return response as unknown as Awaited<ReturnType<AppStoreServerAPIClient['makeFetchRequest']>>;
+  }
+}
+
+const NOT_FOUND = new Set<number>([
+  APIError.TRANSACTION_ID_NOT_FOUND,
+  APIError.ORIGINAL_TRANSACTION_ID_NOT_FOUND,
+  APIError.INVALID_TRANSACTION_ID,
+]);
+const RETRYABLE = new Set<number>([
+  APIError.ACCOUNT_NOT_FOUND_RETRYABLE,
+  APIError.APP_NOT_FOUND_RETRYABLE,
+  APIError.ORIGINAL_TRANSACTION_ID_NOT_FOUND_RETRYABLE,
+  APIError.GENERAL_INTERNAL_RETRYABLE,
+  APIError.RATE_LIMIT_EXCEEDED,
+]);
+
+function isTransient(e: unknown): boolean {
+  if (e instanceof APIException) {
+    return e.httpStatusCode === 429 || e.httpStatusCode >= 500 || (e.apiError !== null && RETRYABLE.has(Number(e.apiError)));
+  }
+  // fetch failures (refused, reset, DNS) and our timeout
+  return e instanceof TypeError || (e as Error)?.name === 'TimeoutError' || (e as Error)?.name === 'AbortError';
+}
+
+const isNotFound = (e: unknown) =>
+  e instanceof APIException && (e.httpStatusCode === 404 || (e.apiError !== null && NOT_FOUND.has(Number(e.apiError))));
+
+export function createAppStoreApi(o: AppStoreApiOptions): AppStoreApi {
+  const clients = new Map<SignedEnvironment, RootedClient>();
+  const client = (env: SignedEnvironment) => {
+    let c = clients.get(env);
+    if (!c) clients.set(env, (c = new RootedClient(o, env, o.rootUrls[env] ?? APPLE_ROOTS[env], o.timeoutMs)));
+    return c;
+  };
+
+  async function call<T>(name: string, env: SignedEnvironment, fn: (c: RootedClient) => Promise<T>): Promise<T | null> {
+    try {
+      return await withRetry(
+        () => {
+          countCall(`apple:${name}`);
+          return fn(client(env));
+        },
+        isTransient,
+        o.retry,
+      );
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw mapApiError(e, name);
+    }
+  }
+
+  return {
+    async transactionInfo(env, transactionId) {
+      const r = await call('getTransactionInfo', env, (c) => c.getTransactionInfo(transactionId));
+      return r?.signedTransactionInfo ?? null;
+    },
+    subscriptionStatuses: (env, transactionId) =>
+      call('getAllSubscriptionStatuses', env, (c) => c.getAllSubscriptionStatuses(transactionId)),
+    history: (env, transactionId, q) =>
+      call('getTransactionHistory', env, (c) =>
+        c.getTransactionHistory(
+          transactionId,
+          q.revision ?? null,
+          { sort: Order.DESCENDING, ...(q.productId ? { productIds: [q.productId] } : {}) },
+          GetTransactionHistoryVersion.V2,
+        ),
+      ),
+  };
+}
+
+function mapApiError(e: unknown, name: string): DomainError {
+  if (isTransient(e)) {
+    return new DomainError('upstream_unavailable', 'The App Store Server API is unavailable; retry later.', {
+      retryAfterSeconds: 10,
+      cause: e,
+    });
+  }
+  const status = e instanceof APIException ? e.httpStatusCode : undefined;
+  const apiError = e instanceof APIException ? e.apiError : undefined;
+  // 401: our key is wrong or revoked; anything else unexpected is ours to fix, not the caller's.
+  log('ERROR', 'App Store Server API call failed', { call: name, status, apiError, error: String((e as Error)?.message ?? e) });
+  return new DomainError('internal', 'Internal error talking to the App Store.', { cause: e });
+}

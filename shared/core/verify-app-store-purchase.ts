@@ -1,0 +1,135 @@
+import type { AppStore } from '../app-store/adapter';
+import { isAppAccountTokenOf } from '../app-store/app-account-token';
+import { appStorePurchaseId } from '../app-store/ids';
+import type { AppStoreTransaction } from '../app-store/transaction';
+import { findProduct, type Catalog, type CatalogProduct } from '../catalog';
+import { DomainError } from '../errors';
+import { fingerprint, log } from '../log';
+import { fromAppStore, type AppStorePurchase } from '../model/app-store-purchase';
+import { EntitlementOverride, type EntitlementView } from '../model/entitlements';
+import { isCanceledBeforeUse } from '../model/purchase';
+import type { PurchaseStore } from '../store/purchase-record';
+import { isOlderThanStored, planAppStoreChange, storedAppStorePurchase } from './plan-app-store-change';
+
+export interface VerifyAppStoreDeps {
+  catalog: Catalog;
+  /** null when Apple is not configured (APPLE_BUNDLE_ID unset). */
+  appStore: AppStore | null;
+  store: PurchaseStore;
+  now: () => Date;
+}
+
+/** Exactly one of signedTransaction, transactionId, receipt (the request schema enforces it). */
+export interface VerifyAppStoreRequest {
+  productId?: string | undefined;
+  signedTransaction?: string | undefined;
+  transactionId?: string | undefined;
+  receipt?: string | undefined;
+}
+
+export interface AppStoreVerifyResult {
+  purchase: {
+    id: string;
+    platform: 'app_store';
+    packageName: string;
+    productId: string;
+    productType: CatalogProduct['type'];
+    state: string;
+    active: boolean;
+    expiresAt: Date | null;
+    orderId: null;
+    test: boolean;
+    environment: string;
+    familyShared: boolean;
+    acknowledged: boolean;
+    consumed: boolean;
+    quantity: number;
+  };
+  entitlements: Record<string, EntitlementView>;
+  balances: Record<string, number>;
+}
+
+/**
+ * verifyPurchase for the App Store: request -> verified transaction (JWS, API lookup or receipt) ->
+ * account check -> Apple's current state -> pure model -> one transaction (claim + grant/credit) -> result.
+ */
+export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: string, req: VerifyAppStoreRequest): Promise<AppStoreVerifyResult> {
+  const apple = deps.appStore;
+  if (!apple) {
+    throw new DomainError('apple_not_configured', 'This deployment does not serve the App Store (APPLE_BUNDLE_ID is not set).');
+  }
+  const sent = await readTransaction(apple, req);
+  if (req.productId !== undefined && req.productId !== sent.productId) {
+    throw new DomainError('purchase_not_found', `This transaction is for "${sent.productId}", not "${req.productId}".`);
+  }
+  checkAccount(sent, uid);
+  const product = findProduct(deps.catalog, sent.productId);
+  const state = await apple.currentState(sent, product.type === 'subscription');
+  checkAccount(state.transaction, uid);
+  const latestProduct = findProduct(deps.catalog, state.transaction.productId); // an upgrade may switch products
+  const now = deps.now();
+  const fresh = fromAppStore(state, latestProduct, now);
+  const purchaseId = appStorePurchaseId(state.transaction, product.type === 'consumable');
+
+  let applied: AppStorePurchase = fresh;
+  const result = await deps.store.commitPurchaseChange({ purchaseId }, (current) => {
+    if (current?.uid && current.uid !== uid) {
+      throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
+    }
+    // A notification already stored newer news (e.g. a refund after this JWS was signed): keep it.
+    const stale = current !== null && isOlderThanStored(fresh, current);
+    applied = stale ? storedAppStorePurchase(current) : fresh;
+    const appliedProduct = stale ? (deps.catalog.products[current.productId] ?? latestProduct) : latestProduct;
+    // A refunded one-time purchase is claimed by nobody; its owner's record is updated so access ends.
+    if (isCanceledBeforeUse(applied.snapshot) && !current?.uid) throw refunded();
+    return planAppStoreChange({ purchaseId, uid, bundleId: apple.bundleId, product: appliedProduct, apple: applied, now, current });
+  });
+  if (isCanceledBeforeUse(applied.snapshot)) throw refunded();
+
+  const record = result.purchase;
+  log('INFO', 'App Store purchase verified', {
+    purchase: purchaseId.slice(0, 12),
+    sent: fingerprint(req.signedTransaction ?? req.transactionId ?? req.receipt ?? ''),
+    form: req.signedTransaction ? 'signedTransaction' : req.transactionId ? 'transactionId' : 'receipt',
+    productId: record.productId,
+    state: record.state,
+    environment: state.transaction.environment,
+  });
+  return {
+    purchase: {
+      id: purchaseId,
+      platform: 'app_store',
+      packageName: apple.bundleId,
+      productId: record.productId,
+      productType: record.productType,
+      state: record.revoked ? EntitlementOverride.REVOKED : record.state,
+      active: record.active,
+      expiresAt: record.expiresAt,
+      orderId: null,
+      test: record.test,
+      environment: state.transaction.environment,
+      familyShared: record.familyShared ?? false,
+      acknowledged: true,
+      consumed: false,
+      quantity: record.quantity,
+    },
+    entitlements: result.entitlements,
+    balances: result.balances,
+  };
+}
+
+function readTransaction(apple: AppStore, req: VerifyAppStoreRequest): Promise<AppStoreTransaction> {
+  if (req.signedTransaction) return apple.verifyTransaction(req.signedTransaction);
+  if (req.transactionId) return apple.findTransaction(req.transactionId);
+  if (req.receipt) return apple.findTransactionInReceipt(req.receipt, req.productId);
+  throw new DomainError('invalid_argument', 'Send one of signedTransaction, transactionId or receipt.');
+}
+
+/** An appAccountToken, when the app set one, must be the caller's (CONTRACT section 7). */
+function checkAccount(tx: AppStoreTransaction, uid: string): void {
+  if (tx.appAccountToken !== undefined && !isAppAccountTokenOf(tx.appAccountToken, uid)) {
+    throw new DomainError('account_mismatch', 'This purchase was made for another account of this app (appAccountToken).');
+  }
+}
+
+const refunded = () => new DomainError('purchase_canceled', 'This purchase was refunded or revoked by Apple; it grants nothing.');
