@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 
 /**
@@ -12,9 +13,16 @@ function threshold(): number {
   return level in RANK ? RANK[level as Severity] : RANK.INFO;
 }
 
+/** Fields every line of the current request or event carries (trace, execution id, function label). */
+const context = new AsyncLocalStorage<Record<string, unknown>>();
+
+export function withLogContext<T>(fields: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  return context.run(fields, fn);
+}
+
 export function log(severity: Severity, message: string, fields: Record<string, unknown> = {}): void {
   if (RANK[severity] < threshold()) return;
-  const line = JSON.stringify({ severity, message, time: new Date().toISOString(), ...fields });
+  const line = JSON.stringify({ severity, message, time: new Date().toISOString(), ...context.getStore(), ...fields });
   (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
 }
 

@@ -1,10 +1,8 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { applyAppStoreNotification } from '../../shared/core/apply-app-store-notification';
-import { toDomainError } from '../../shared/errors';
 import { parseWith, readJsonBody, requirePost, sendHttpError, sendJson } from '../../shared/http';
-import { log } from '../../shared/log';
-import { withCallCounts } from '../../shared/metrics';
 import type { Runtime } from '../../shared/runtime';
+import { instrumentHttp, type Outcome } from '../instrument';
 import { AppStoreNotificationRequestSchema } from './request';
 
 /**
@@ -13,23 +11,13 @@ import { AppStoreNotificationRequestSchema } from './request';
  * failures, so that Apple retries.
  */
 export function appStoreNotificationsHandler(rt: () => Runtime) {
-  const handle = async (req: Request, res: Response): Promise<Record<string, unknown>> => {
-    try {
-      requirePost(req, res);
-      const { config, appStore, store, now } = rt();
-      const { signedPayload } = parseWith(AppStoreNotificationRequestSchema, readJsonBody(req));
-      const { outcome, type } = await applyAppStoreNotification({ catalog: config.catalog, appStore, store, now }, signedPayload);
-      sendJson(res, 200, { status: outcome });
-      return { status: 200, outcome, type };
-    } catch (error) {
-      const err = toDomainError(error);
-      if (err.code === 'internal') log('ERROR', 'appStoreNotifications failed', { error: String((err.cause as Error)?.stack ?? err.cause) });
-      return { status: sendHttpError(res, err), code: err.code };
-    }
+  const handle = async (req: Request, res: Response): Promise<Outcome> => {
+    requirePost(req, res);
+    const { config, appStore, store, now } = rt();
+    const { signedPayload } = parseWith(AppStoreNotificationRequestSchema, readJsonBody(req));
+    const { outcome, type } = await applyAppStoreNotification({ catalog: config.catalog, appStore, store, now }, signedPayload);
+    sendJson(res, 200, { status: outcome });
+    return { status: 200, outcome, type };
   };
-  return async (req: Request, res: Response): Promise<void> => {
-    const started = Date.now();
-    const { result, calls } = await withCallCounts(() => handle(req, res));
-    log('INFO', 'appStoreNotifications', { ...result, latencyMs: Date.now() - started, calls });
-  };
+  return instrumentHttp('appStoreNotifications', handle, sendHttpError);
 }
