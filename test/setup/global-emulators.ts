@@ -10,6 +10,8 @@ let firestore: RunningEmulator | undefined;
 let pubsub: RunningEmulator | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  // A run stopped by a signal still stops the emulators (via the process-exit hook of startGroup).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
   [firestore, pubsub] = await Promise.all([startFirestoreEmulator(), startPubSubEmulator('iap-tests')]);
   project.provide('firestoreEmulatorHost', firestore.host);
   project.provide('pubsubEmulatorHost', pubsub.host);

@@ -23,6 +23,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Groups still running; killed synchronously if this process exits without stopping them. */
+const live = new Set<number>();
+let exitHookInstalled = false;
+function killLiveGroupsOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const pid of live) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+}
+
 export function startGroup(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ManagedProcess {
   const child: ChildProcess = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
@@ -33,6 +50,8 @@ export function startGroup(command: string, args: string[], env: NodeJS.ProcessE
   child.stderr?.on('data', keep);
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   const pid = child.pid;
+  live.add(pid);
+  killLiveGroupsOnExit();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     pid,
@@ -53,6 +72,7 @@ export function startGroup(command: string, args: string[], env: NodeJS.ProcessE
       }, 3000);
       await exited;
       clearTimeout(timer);
+      live.delete(pid);
       // the group may outlive its leader: make sure the java child is gone too
       try {
         process.kill(-pid, 'SIGKILL');
