@@ -427,7 +427,20 @@ function commands(stack: Stack): Commands {
   return { idToken, adminToken, lines, adminLines };
 }
 
+/** Where everything runs, for `npm run demo` and other scripts (ports may have moved). */
+function writeStackInfo(stack: Stack): void {
+  const info = {
+    projectId: PROJECT_ID,
+    firestoreHost: stack.firestore?.host,
+    pubsubHost: stack.pubsubEmulator?.host ?? null,
+    simUrl: stack.sim?.url,
+    functions: Object.fromEntries(stack.functions.map((f) => [f.entry.target, f.url])),
+  };
+  writeFileSync(join(ROOT, '.local/stack.json'), `${JSON.stringify(info, null, 2)}\n`);
+}
+
 function printReady(stack: Stack): void {
+  writeStackInfo(stack);
   const c = commands(stack);
   say('');
   say(`iap-functions local stack is up (${secs(t0)}), project ${PROJECT_ID}, everything on 127.0.0.1:`);
