@@ -22,6 +22,8 @@ export interface Config {
   adminClaim: string;
   playTimeoutMs: number;
   playMaxAttempts: number;
+  /** Deadline of one Firestore operation (read, write or transaction). */
+  firestoreTimeoutMs: number;
   /** App Store support; null when APPLE_BUNDLE_ID is unset. */
   apple: AppleConfig | null;
 }
@@ -51,6 +53,7 @@ const EnvSchema = z.object({
   IAP_ADMIN_CLAIM: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/).default('admin'),
   PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   PLAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+  FIRESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -90,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminClaim: e.IAP_ADMIN_CLAIM,
     playTimeoutMs: e.PLAY_TIMEOUT_MS,
     playMaxAttempts: e.PLAY_MAX_ATTEMPTS,
+    firestoreTimeoutMs: e.FIRESTORE_TIMEOUT_MS,
     apple,
   };
 }

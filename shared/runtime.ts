@@ -31,7 +31,7 @@ export function createRuntime(config: Config): Runtime {
       timeoutMs: config.playTimeoutMs,
       retry: { maxAttempts: config.playMaxAttempts, baseDelayMs: 200, maxDelayMs: 2_000 },
     }),
-    store: createFirestoreStore(db),
+    store: createFirestoreStore(db, { timeoutMs: config.firestoreTimeoutMs }),
     idTokens: createIdTokenVerifier({
       projectId: config.projectId,
       emulator: config.authEmulator,

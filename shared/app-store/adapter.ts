@@ -6,7 +6,7 @@ import type { AppStoreNotificationPayload } from './notification';
 import { transactionIdFromReceipt } from './receipt';
 import type { AppStoreRenewalInfo } from './renewal-info';
 import type { AppStoreTransaction, SignedEnvironment } from './transaction';
-import { createSignedData, type SignedData } from './verifier';
+import { createSignedData } from './verifier';
 
 /**
  * The App Store as the core needs it: verified transactions and notifications (Apple's

@@ -2,14 +2,15 @@ import type { AppStore } from '../app-store/adapter';
 import { isAppAccountTokenOf } from '../app-store/app-account-token';
 import { appStorePurchaseId } from '../app-store/ids';
 import type { AppStoreTransaction } from '../app-store/transaction';
-import { findProduct, type Catalog, type CatalogProduct } from '../catalog';
+import { findProduct, type Catalog } from '../catalog';
 import { DomainError } from '../errors';
 import { fingerprint, log } from '../log';
 import { fromAppStore, type AppStorePurchase } from '../model/app-store-purchase';
-import { EntitlementOverride, type EntitlementView } from '../model/entitlements';
+import { EntitlementOverride } from '../model/entitlements';
 import { isCanceledBeforeUse } from '../model/purchase';
 import type { PurchaseStore } from '../store/purchase-record';
 import { isOlderThanStored, planAppStoreChange, storedAppStorePurchase } from './plan-app-store-change';
+import type { VerifyResult } from './verify-result';
 
 export interface VerifyAppStoreDeps {
   catalog: Catalog;
@@ -27,33 +28,11 @@ export interface VerifyAppStoreRequest {
   receipt?: string | undefined;
 }
 
-export interface AppStoreVerifyResult {
-  purchase: {
-    id: string;
-    platform: 'app_store';
-    packageName: string;
-    productId: string;
-    productType: CatalogProduct['type'];
-    state: string;
-    active: boolean;
-    expiresAt: Date | null;
-    orderId: null;
-    test: boolean;
-    environment: string;
-    familyShared: boolean;
-    acknowledged: boolean;
-    consumed: boolean;
-    quantity: number;
-  };
-  entitlements: Record<string, EntitlementView>;
-  balances: Record<string, number>;
-}
-
 /**
  * verifyPurchase for the App Store: request -> verified transaction (JWS, API lookup or receipt) ->
  * account check -> Apple's current state -> pure model -> one transaction (claim + grant/credit) -> result.
  */
-export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: string, req: VerifyAppStoreRequest): Promise<AppStoreVerifyResult> {
+export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: string, req: VerifyAppStoreRequest): Promise<VerifyResult<'app_store'>> {
   const apple = deps.appStore;
   if (!apple) {
     throw new DomainError('apple_not_configured', 'This deployment does not serve the App Store (APPLE_BUNDLE_ID is not set).');

@@ -3,7 +3,7 @@ import { findProduct, type CatalogProduct } from '../catalog';
 import { DomainError } from '../errors';
 import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
-import { EntitlementOverride, type EntitlementView } from '../model/entitlements';
+import { EntitlementOverride } from '../model/entitlements';
 import {
   fromProductPurchase,
   fromSubscriptionPurchase,
@@ -17,6 +17,7 @@ import { checkSignedPurchase } from '../play/signature';
 import type { KeyObject } from 'node:crypto';
 import type { PurchaseRecord, PurchaseStore } from '../store/purchase-record';
 import { planClaim } from './plan-claim';
+import type { VerifyResult } from './verify-result';
 
 export interface VerifyPlayDeps {
   catalog: Catalog;
@@ -35,31 +36,11 @@ export interface VerifyPlayRequest {
   signature?: string | undefined;
 }
 
-export interface VerifyResult {
-  purchase: {
-    id: string;
-    platform: 'google_play';
-    packageName: string;
-    productId: string;
-    productType: CatalogProduct['type'];
-    state: string;
-    active: boolean;
-    expiresAt: Date | null;
-    orderId: string | null;
-    test: boolean;
-    acknowledged: boolean;
-    consumed: boolean;
-    quantity: number;
-  };
-  entitlements: Record<string, EntitlementView>;
-  balances: Record<string, number>;
-}
-
 /**
  * verifyPurchase for Google Play: request -> catalog -> Play (authoritative) -> pure model -> one
  * transaction (claim + grant/credit) -> acknowledge/consume at Play -> result.
  */
-export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest): Promise<VerifyResult> {
+export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest): Promise<VerifyResult<'google_play'>> {
   if (!deps.packageNames.has(req.packageName)) {
     throw new DomainError('package_not_allowed', `Package "${req.packageName}" is not served by this deployment.`);
   }

@@ -57,7 +57,34 @@ function mapError(e: unknown): unknown {
   return e;
 }
 
-export function createFirestoreStore(db: Firestore): PurchaseStore {
+/**
+ * The Firestore client retries an unreachable database for minutes (gRPC reconnects, stream and
+ * transaction retries): a verification waited 219 s for its 503 while the emulator was down. Each
+ * store operation therefore has a deadline, after which it fails with `upstream_unavailable` (503,
+ * Retry-After); the client's own attempt goes on in the background and ends on its own.
+ */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+function withDeadline(store: PurchaseStore, timeoutMs: number): PurchaseStore {
+  const bounded: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    bounded[name] = (...args: unknown[]) => {
+      const work = fn(...args);
+      work.catch(() => undefined); // a failure after the deadline has nobody left to tell
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new DomainError('upstream_unavailable', 'The database did not answer in time; retry later.', { retryAfterSeconds: 5 })),
+          timeoutMs,
+        );
+      });
+      return Promise.race([work, late]).finally(() => clearTimeout(timer));
+    };
+  }
+  return bounded as unknown as PurchaseStore;
+}
+
+export function createFirestoreStore(db: Firestore, options: { timeoutMs?: number } = {}): PurchaseStore {
   const purchaseRef = (id: string) => db.collection(Collections.purchases).doc(id);
   const userRef = (uid: string) => db.collection(Collections.users).doc(uid);
   const entitlementRef = (uid: string, id: string) =>
@@ -68,7 +95,7 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
     return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
   }
 
-  return {
+  const store: PurchaseStore = {
     async commitPurchaseChange(ids, plan) {
       try {
         return await db.runTransaction(async (tx) => {
@@ -204,6 +231,7 @@ export function createFirestoreStore(db: Firestore): PurchaseStore {
       }
     },
   };
+  return withDeadline(store, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 
   /** All reads first (Firestore's rule), then every write of the change. */
   async function applyChange(

@@ -82,7 +82,6 @@ export class PurchaseStore {
 
   createSubscription(input: CreateSubscription): SubscriptionRecord {
     this.settle();
-    const now = this.now();
     if (input.linkedPurchaseToken) {
       const linked = this.purchases.get(input.linkedPurchaseToken);
       if (linked?.type !== 'subscription' || linked.packageName !== input.packageName) {
