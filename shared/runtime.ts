@@ -1,5 +1,5 @@
 import { Firestore } from '@google-cloud/firestore';
-import type { AppStore } from './app-store/adapter';
+import { createAppStore, type AppStore } from './app-store/adapter';
 import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
 import type { Config } from './config';
 import { createPlayClient, type PlayPurchases } from './play/client';
@@ -37,8 +37,7 @@ export function createRuntime(config: Config): Runtime {
       emulator: config.authEmulator,
       certsUrl: config.idTokenCertsUrl,
     }),
-    // Apple's library loads only where Apple is configured: a Play-only instance starts faster.
-    appStore: config.apple ? (require('./app-store/adapter') as typeof import('./app-store/adapter')).createAppStore(config.apple) : null,
+    appStore: config.apple ? createAppStore(config.apple) : null,
     now: () => new Date(),
   };
 }
