@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // the JSON report lets .ci/run print a plain 'N passed, N failed' line
+    reporters: ['default', ['json', { outputFile: '.local/test-results.json' }]],
   },
 });
