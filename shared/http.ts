@@ -32,7 +32,13 @@ export function readJsonBody(req: Request): unknown {
 
 /** Validates with zod; the message names every offending field (never echoing values). */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const parsed = schema.safeParse(value);
+  let parsed: z.ZodSafeParseResult<z.infer<S>>;
+  try {
+    parsed = schema.safeParse(value);
+  } catch {
+    // zod 4 runs length checks on a mistyped value that has a `length`: {"length":{"toString":{}}} throws.
+    throw new DomainError('invalid_argument', 'Invalid request: a field has a value of the wrong type.');
+  }
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => {
     const where = i.path.length ? i.path.join('.') : 'body';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
 import { playPurchaseId } from '../ids';
@@ -46,7 +47,13 @@ export async function applyPlayNotification(deps: ApplyPlayNotificationDeps, mes
   const decoded = decode(message.data);
   // undecodable data is kept only in part: it may hold anything
   if (typeof decoded === 'string') return deadLetter(deps, message, decoded, (message.data ?? '').slice(0, 256));
-  const parsed = DeveloperNotificationSchema.safeParse(decoded);
+  let parsed: ReturnType<typeof DeveloperNotificationSchema.safeParse>;
+  try {
+    parsed = DeveloperNotificationSchema.safeParse(decoded);
+  } catch {
+    // zod 4 runs length checks on a mistyped value that has a `length`: {"length":{"toString":{}}} throws.
+    return deadLetter(deps, message, 'not a DeveloperNotification (a field has a value of the wrong type)', redact(decoded));
+  }
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'notification'}: ${i.message}`).join('; ');
     return deadLetter(deps, message, `not a DeveloperNotification (${why})`, redact(decoded));
@@ -56,7 +63,7 @@ export async function applyPlayNotification(deps: ApplyPlayNotificationDeps, mes
     return deadLetter(deps, message, `package "${n.packageName}" is not served by this deployment`, redact(decoded));
   }
   const event: PurchaseEvent = {
-    id: `rtdn:${message.messageId}`,
+    id: `rtdn:${eventKey(message.messageId)}`,
     source: 'play_rtdn',
     type: kindOf(n),
     eventTime: new Date(n.eventTimeMillis),
@@ -175,18 +182,55 @@ function decode(data: string | undefined): unknown {
   if (Buffer.from(text, 'utf8').toString('base64').replace(/=+$/, '') !== data.replace(/=+$/, '')) {
     return 'message data is not base64 of UTF-8 text';
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     return 'message data is not JSON';
   }
+  // A JSON string would pass for a reason here; an unpaired surrogate (`"\ud800"`) cannot be stored.
+  if (typeof value === 'string') return 'message data is a JSON string, not a notification';
+  if (!wellFormed(value)) return 'message data holds an unpaired UTF-16 surrogate';
+  return value;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Every string and key is valid Unicode (Firestore refuses the rest). Iterative: the value may be deep. */
+function wellFormed(value: unknown): boolean {
+  const stack = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return false;
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return false;
+        stack.push(x);
+      }
+    }
+  }
+  return true;
 }
 
 /** Dead letters keep the message, with purchase tokens replaced by their fingerprints. */
 function redact(value: unknown): string {
-  return JSON.stringify(value, (k, v) =>
-    (k === 'purchaseToken' || k === 'pendingRefundToken') && typeof v === 'string' ? `sha256:${fingerprint(v)}` : v,
-  );
+  try {
+    return JSON.stringify(value, (k, v) =>
+      (k === 'purchaseToken' || k === 'pendingRefundToken') && typeof v === 'string' ? `sha256:${fingerprint(v)}` : v,
+    );
+  } catch {
+    return '(not kept: nested too deeply to serialize)'; // RangeError: a poison message must still be dead-lettered
+  }
+}
+
+/**
+ * A Pub/Sub messageId as part of a Firestore document id. Pub/Sub's are digits; anything else that
+ * could not be a document id (a `/`, too long) is hashed, `#` marking the hash, so that a forged id
+ * is still de-duplicated instead of failing (and being redelivered) forever.
+ */
+function eventKey(messageId: string): string {
+  return /^[A-Za-z0-9._~:-]{1,256}$/.test(messageId) ? messageId : `#${createHash('sha256').update(messageId).digest('hex')}`;
 }
 
 async function deadLetter(
@@ -195,7 +239,9 @@ async function deadLetter(
   reason: string,
   payload: string,
 ): Promise<NotificationOutcome> {
-  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId: message.messageId });
+  // The messageId comes from the envelope as sent: kept short and valid Unicode so the letter can be stored.
+  const messageId = message.messageId.slice(0, 256).replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd');
+  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId });
   log('WARNING', 'RTDN dead letter', { messageId: message.messageId, reason });
   return 'dead_letter';
 }
