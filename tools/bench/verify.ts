@@ -1,17 +1,33 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { connect } from 'node:net';
-import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { emulatorIdToken } from '../../test/helpers/id-tokens';
-import { freePort } from '../emulators/process';
-import { startFirestoreEmulator, type RunningEmulator } from '../emulators/gcloud';
+import { type RunningEmulator } from '../emulators/gcloud';
 import { startPlaySimulator, type PlaySimulator, type SimStats } from '../play-simulator';
-import { FUNCTIONS, PLAY_PACKAGE, ROOT, functionEnv } from '../local-stack/functions';
-import { gcloudVersion } from '../local-stack/prerequisites';
-import { adoptChildGroups, groupCpuMs, killAllSync, peakRssBytes, spawnGroup, trackGroup, untrackGroup, type GroupProcess } from '../local-stack/processes';
+import { FUNCTIONS, PLAY_PACKAGE, functionEnv } from '../local-stack/functions';
+import { groupCpuMs, peakRssBytes } from '../local-stack/processes';
+import {
+  fmtCalls,
+  machineBusyPct,
+  machineCpu,
+  machineInfo,
+  loadNow,
+  mb,
+  median,
+  onCleanup,
+  percentile,
+  round,
+  runBench,
+  say,
+  sleep,
+  spawnInstance as spawnFunction,
+  startFirestore,
+  waitFor,
+  writeBenchFiles,
+  writeResult,
+  type Calls,
+  type Instance,
+  type LogLine,
+} from './lib';
 
 /**
  * `npm run bench:verify`: cold start, warm throughput and outbound calls per verification of
@@ -24,7 +40,7 @@ const USAGE = `Usage: npm run bench:verify [-- --purchases 400 --concurrency 8 -
 
 const TARGET = 'verifyPurchase';
 const PRODUCT = 'remove_ads';
-const RESULTS = join(ROOT, 'tools/bench/results/verify.json');
+const RESULTS = 'verify.json';
 const CATALOG = {
   products: {
     premium_monthly: { type: 'subscription', entitlements: ['premium'] },
@@ -33,117 +49,8 @@ const CATALOG = {
   },
 };
 
-type Calls = Record<string, number>;
-interface LogLine {
-  message: string;
-  status?: number;
-  code?: string;
-  latencyMs?: number;
-  calls?: Calls;
-}
-
-const say = (s = '') => process.stdout.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-const mb = (bytes: number | undefined) => (bytes === undefined ? NaN : round(bytes / 2 ** 20, 1));
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const median = (v: number[]) => percentile(v, 50);
-
-/** Everything started here, stopped in reverse order on success, error or signal. */
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
-}
-
-interface Instance {
-  proc: GroupProcess;
-  url: string;
-  /** ms from spawn to the first served request (401 to an unauthenticated POST). */
-  readyMs: number;
-  /** ms from spawn to the "serving" line (listen callback). */
-  listeningMs: number;
-  /** CPU time (user + system) of the process at that moment. */
-  cpuMs: number | undefined;
-  /** VmHWM right after the first served request. */
-  peakRss: number | undefined;
-  lines: LogLine[];
-}
-
-/** Spawns serve-function.js and polls an unauthenticated POST until it answers 401. */
-async function spawnInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/`;
-  const lines: LogLine[] = [];
-  let listeningMs = NaN;
-  const started = performance.now();
-  const proc = spawnGroup(TARGET, process.execPath, ['tools/serve-function.js', `--target=${TARGET}`, `--port=${port}`], {
-    cwd: ROOT,
-    env,
-    onLine(line, stream) {
-      if (stream !== 'stdout' || !line.startsWith('{')) return;
-      try {
-        const j = JSON.parse(line) as LogLine;
-        if (j.message === 'serving' && Number.isNaN(listeningMs)) listeningMs = performance.now() - started;
-        if (j.message === TARGET) lines.push(j);
-      } catch {
-        /* not a log line */
-      }
-    },
-  });
-  const deadline = started + 30_000;
-  while (performance.now() < deadline) {
-    if (!proc.running()) throw new Error(`${TARGET} exited while starting:\n${proc.output()}`);
-    // A refused fetch costs ~2 ms of CPU here; polling with it every 5 ms slowed the very start being
-    // measured (2 cores). Until the port accepts, a bare TCP connect every 10 ms is the probe.
-    if (!(await accepts(port))) {
-      await sleep(10);
-      continue;
-    }
-    try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-      await res.arrayBuffer();
-      if (res.status !== 401) throw new Error(`expected 401 from an unauthenticated POST, got ${res.status}`);
-      const readyMs = performance.now() - started;
-      const peakRss = peakRssBytes(proc.pid);
-      const cpuMs = groupCpuMs(proc.pid);
-      // The probe's own log line is not part of any phase.
-      await waitFor(() => lines.length >= 1, 2000);
-      lines.length = 0;
-      return { proc, url, readyMs, listeningMs, cpuMs, peakRss, lines };
-    } catch (e) {
-      if ((e as Error).message.startsWith('expected 401')) throw e;
-      await sleep(5);
-    }
-  }
-  await proc.stop();
-  throw new Error(`${TARGET} did not serve within 30 s:\n${proc.output()}`);
-}
-
-/** Whether 127.0.0.1:port accepts a TCP connection. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}
+/** verifyPurchase, from dist/index.js. */
+const spawnInstance = (env: NodeJS.ProcessEnv): Promise<Instance> => spawnFunction({ target: TARGET, env });
 
 interface Job {
   uid: string;
@@ -293,13 +200,6 @@ function checkPhase(p: PhaseResult, firstGrant: boolean, lines: LogLine[]): Chec
   return checks;
 }
 
-function fmtCalls(c: Calls): string {
-  return Object.entries(c)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-}
-
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -325,39 +225,18 @@ async function main(): Promise<number> {
   const runCold = values.only !== 'warm';
   const runWarm = values.only !== 'cold';
 
-  const machine = {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGb: round(totalmem() / 2 ** 30, 1),
-    node: process.version,
-    gcloud: gcloudVersion(),
-    loadavgAtStart: loadavg().map((x) => round(x, 2)),
-    /** A fixed CPU task (SHA-256 chain, median of 3): this VM's speed varies; compare runs with it. */
-    calibrationMs: calibrate(),
-  };
+  const machine = machineInfo();
   say(
     `verifyPurchase benchmark: ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ` +
       `load ${machine.loadavgAtStart.join(' ')}, calibration ${machine.calibrationMs} ms`,
   );
 
   const projectId = `bench-${Date.now().toString(36)}`;
-  const starting = startFirestoreEmulator(await freePort());
-  adoptChildGroups('Firestore emulator (starting)'); // spawned synchronously: killed on exit even if it never answers
-  const firestore: RunningEmulator = await starting;
-  trackGroup('Firestore emulator', firestore.process.pid);
+  const firestore: RunningEmulator = await startFirestore();
   cpuGroups.firestore = firestore.process.pid;
-  cleanups.push(async () => {
-    await firestore.stop();
-    untrackGroup(firestore.process.pid);
-  });
   const sim = await startPlaySimulator();
-  cleanups.push(() => sim.close());
-  const dir = mkdtempSync(join(tmpdir(), 'iap-bench-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const keyFile = join(dir, 'service-account.json');
-  writeFileSync(keyFile, JSON.stringify(sim.serviceAccountKey), { mode: 0o600 });
-  const catalog = join(dir, 'catalog.json');
-  writeFileSync(catalog, JSON.stringify(CATALOG));
+  onCleanup(() => sim.close());
+  const { keyFile, catalog } = writeBenchFiles(sim.serviceAccountKey, CATALOG);
   const env = functionEnv({
     projectId,
     firestoreHost: firestore.host,
@@ -393,7 +272,7 @@ async function main(): Promise<number> {
   const result = {
     benchmark: 'verifyPurchase',
     measuredAt: new Date().toISOString(),
-    machine: { ...machine, loadavgAtEnd: loadavg().map((x) => round(x, 2)) },
+    machine: { ...machine, loadavgAtEnd: loadNow() },
     setup: {
       purchases: N,
       concurrency: C,
@@ -409,38 +288,9 @@ async function main(): Promise<number> {
     passed: checks.every((c) => c.ok),
   };
   // A partial run (--only) does not overwrite the full results.
-  const out = values.only ? RESULTS.replace(/\.json$/, `-${values.only}.json`) : RESULTS;
-  mkdirSync(join(ROOT, 'tools/bench/results'), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-  say(`\nwrote ${relative(ROOT, out)}`);
+  writeResult(values.only ? RESULTS.replace(/\.json$/, `-${values.only}.json`) : RESULTS, result);
   return result.passed ? 0 : 1;
 }
-
-/** ms for 100k chained SHA-256 of 1 KiB (median of 3): the machine's speed at the time of the run. */
-function calibrate(): number {
-  const times: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const t = performance.now();
-    let b = Buffer.alloc(1024);
-    for (let i = 0; i < 100_000; i++) b = Buffer.concat([createHash('sha256').update(b).digest(), b.subarray(32)]);
-    times.push(performance.now() - t);
-  }
-  return round(median(times), 0);
-}
-
-/** Busy and total jiffies of the whole machine (/proc/stat), to tell a loaded machine from a slow start. */
-function machineCpu(): { busy: number; total: number } {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return { busy: NaN, total: NaN };
-  }
-}
-const machineBusyPct = (a: { busy: number; total: number }, b: { busy: number; total: number }) =>
-  Math.round((100 * (b.busy - a.busy)) / Math.max(1, b.total - a.total));
 
 /** Spawn → first served request, COLD times, one instance at a time. */
 async function coldStarts(env: NodeJS.ProcessEnv, count: number) {
@@ -480,7 +330,7 @@ async function coldStarts(env: NodeJS.ProcessEnv, count: number) {
 /** One warm instance: warm-up, then N first grants and the same N again, at concurrency C. */
 async function warmThroughput(env: NodeJS.ProcessEnv, sim: PlaySimulator, projectId: string, N: number, C: number, UIDS: number) {
   const inst = await spawnInstance(env);
-  cleanups.push(() => inst.proc.stop());
+  onCleanup(() => inst.proc.stop());
   const makeJobs = async (count: number, prefix: string, uids: number): Promise<Job[]> => {
     const jobs: Job[] = [];
     for (let i = 0; i < count; i++) {
@@ -498,7 +348,7 @@ async function warmThroughput(env: NodeJS.ProcessEnv, sim: PlaySimulator, projec
 
   const jobs = await makeJobs(N, 'bench-user', UIDS);
   say(`\nWarm throughput: ${N} purchases of ${PRODUCT} over ${UIDS} users, concurrency ${C}`);
-  const loadBefore = loadavg().map((x) => round(x, 2));
+  const loadBefore = loadNow();
   const grant = await runPhase('first grant', inst, sim, jobs, C, projectId);
   const grantLines = [...inst.lines];
   say(`  first grant: ${grant.perSecond}/s, p50 ${grant.latencyMs.p50} ms, p99 ${grant.latencyMs.p99} ms`);
@@ -543,26 +393,4 @@ async function warmThroughput(env: NodeJS.ProcessEnv, sim: PlaySimulator, projec
   };
 }
 
-process.on('exit', killAllSync);
-let signalled = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    say(`\n${sig}: stopping everything…`);
-    void cleanup().then(() => {
-      say('stopped everything it started.');
-      process.exit(130);
-    });
-  });
-}
-
-main()
-  .catch((e: unknown) => {
-    process.stderr.write(`bench:verify failed: ${(e as Error)?.stack ?? e}\n`);
-    return 1;
-  })
-  .then(async (code) => {
-    await cleanup();
-    process.exit(code);
-  });
+runBench('bench:verify', main);
