@@ -76,6 +76,9 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
     }
     // A canceled purchase is claimed by nobody; its owner's record is updated so access ends.
     if (canceled && !current?.uid) throw canceledError(snapshot);
+    // The owner's record already holds a newer read of Play (a concurrent verify or RTDN, or this
+    // transaction retried after its request gave up): never write an older state over it.
+    if (current?.uid === uid && current.storeReadAt && current.storeReadAt > now) return { purchase: current };
     return planClaim({
       purchaseId,
       linkedPurchaseId,
