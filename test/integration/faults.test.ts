@@ -24,6 +24,9 @@ beforeAll(async () => {
   // The emulator's first transactions are slow (a cold JVM): warm it up before anything is measured.
   const token = await buy('product', 'remove_ads');
   expect((await settled(() => verify('warm-up', 'remove_ads', token))).status).toBe(200);
+  // Its RTDN (delivered through Pub/Sub in the background) must have landed before tests compare dumps.
+  const id = createHash('sha256').update(token).digest('hex');
+  await s.eventually(async () => (await s.db.collection('events').where('purchaseId', '==', id).get()).size >= published(token), 60_000);
 }, 120_000);
 afterAll(async () => {
   await fs?.stop(); // thaws first if a test left it frozen
