@@ -6,23 +6,57 @@ import { z } from 'zod';
 
 /**
  * npm run deploy -- --project P --region R [--config deploy/deploy.json] [--dry-run]
- * Deploys every function (2nd gen, Node 22) with gcloud and the Firestore rules and indexes with the
+ * Creates the RTDN topic (if missing) and its dead-letter topic with a hold subscription, deploys every
+ * function (2nd gen, Node 22) with gcloud, gives playRtdn's Pub/Sub subscription (made by Eventarc) a
+ * dead-letter topic and a bounded retry policy, and deploys the Firestore rules and indexes with the
  * firebase CLI. --dry-run prints the exact commands instead of running them.
  */
 const root = resolve(__dirname, '../..');
 
-const DeployConfigSchema = z.strictObject({
-  $comment: z.string().optional(),
-  catalog: z.string().min(1),
-  rtdnTopic: z.string().regex(/^[A-Za-z][\w.~+%-]{2,254}$/).default('play-rtdn'),
-  memory: z.string().default('256Mi'),
-  serviceAccount: z.string().optional(),
-  env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()),
-  secrets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().regex(/^[\w-]+:(latest|\d+)$/)).default({}),
-});
-type DeployConfig = z.infer<typeof DeployConfigSchema>;
+/** Pub/Sub topic and subscription ids: 3-255 characters, a letter first, not starting with "goog". */
+const PUBSUB_ID = /^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/;
 
-interface Args {
+const DeployConfigSchema = z
+  .strictObject({
+    $comment: z.string().optional(),
+    catalog: z.string().min(1),
+    rtdnTopic: z.string().regex(PUBSUB_ID).default('play-rtdn'),
+    /** Where an RTDN goes after rtdnMaxDeliveryAttempts failed deliveries; default `${rtdnTopic}-dead-letter`. */
+    rtdnDeadLetterTopic: z.string().regex(PUBSUB_ID).optional(),
+    rtdnMaxDeliveryAttempts: z.number().int().min(5).max(100).default(10),
+    memory: z.string().default('256Mi'),
+    serviceAccount: z.string().optional(),
+    env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()),
+    secrets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().regex(/^[\w-]+:(latest|\d+)$/)).default({}),
+  })
+  .transform((c) => ({ ...c, rtdnDeadLetterTopic: c.rtdnDeadLetterTopic ?? `${c.rtdnTopic}-dead-letter` }))
+  .refine((c) => PUBSUB_ID.test(c.rtdnDeadLetterTopic) && PUBSUB_ID.test(holdSubscription(c)), {
+    path: ['rtdnDeadLetterTopic'],
+    message: 'not a valid Pub/Sub topic id (or too long to append "-hold" for its subscription)',
+  })
+  .refine((c) => c.rtdnDeadLetterTopic !== c.rtdnTopic, {
+    path: ['rtdnDeadLetterTopic'],
+    message: 'must differ from rtdnTopic',
+  });
+export type DeployConfig = z.output<typeof DeployConfigSchema>;
+
+/** The subscription that keeps dead-lettered RTDNs (a topic without one drops them). */
+export function holdSubscription(c: { rtdnDeadLetterTopic: string }): string {
+  return `${c.rtdnDeadLetterTopic}-hold`;
+}
+
+/**
+ * One command. `capture` stores its trimmed stdout under a name that later commands use as `${name}`
+ * (substituted just before they run; printed as-is by --dry-run). `okIfExists` treats a failure whose
+ * output says "already exists" as success, so a re-deploy re-runs the create steps harmlessly.
+ */
+export interface Step {
+  run: string[];
+  capture?: string;
+  okIfExists?: boolean;
+}
+
+export interface Args {
   project: string;
   region: string;
   config: string;
@@ -52,8 +86,21 @@ const TRIGGERS: Record<string, (c: DeployConfig) => string[]> = {
   playRtdn: (c) => [`--trigger-topic=${c.rtdnTopic}`, '--retry'],
 };
 
-export function deployCommands(args: Args, config: DeployConfig, envFile: string): string[][] {
-  const commands: string[][] = [];
+export function deployCommands(args: Args, config: DeployConfig, envFile: string): Step[] {
+  const project = `--project=${args.project}`;
+  const dlq = config.rtdnDeadLetterTopic;
+  const steps: Step[] = [
+    { run: ['gcloud', 'pubsub', 'topics', 'create', config.rtdnTopic, project], okIfExists: true },
+    { run: ['gcloud', 'pubsub', 'topics', 'create', dlq, project], okIfExists: true },
+    {
+      run: [
+        'gcloud', 'pubsub', 'subscriptions', 'create', holdSubscription(config), project, `--topic=${dlq}`,
+        // unread, a subscription expires after 31 days by default: this one must stay
+        '--message-retention-duration=7d', '--expiration-period=never',
+      ],
+      okIfExists: true,
+    },
+  ];
   for (const [name, trigger] of Object.entries(TRIGGERS)) {
     const cmd = [
       'gcloud', 'functions', 'deploy', name,
@@ -67,10 +114,95 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
     if (config.serviceAccount) cmd.push(`--service-account=${config.serviceAccount}`);
     const secrets = Object.entries(config.secrets).map(([k, v]) => `${k}=${v}`);
     if (secrets.length) cmd.push(`--set-secrets=${secrets.join(',')}`);
-    commands.push(cmd);
+    steps.push({ run: cmd });
   }
-  commands.push(['firebase', 'deploy', '--only', 'firestore:rules,firestore:indexes', '--project', args.project, '--non-interactive']);
-  return commands;
+  // playRtdn's push subscription is made by its Eventarc trigger: find it, then bound its retries.
+  const pubsubAgent = 'serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com';
+  steps.push(
+    {
+      run: ['gcloud', 'functions', 'describe', 'playRtdn', '--gen2', `--region=${args.region}`, project, '--format=value(eventTrigger.trigger.basename())'],
+      capture: 'rtdnTrigger',
+    },
+    {
+      run: ['gcloud', 'eventarc', 'triggers', 'describe', '${rtdnTrigger}', `--location=${args.region}`, project, '--format=value(transport.pubsub.subscription.basename())'],
+      capture: 'rtdnSubscription',
+    },
+    {
+      run: [
+        'gcloud', 'pubsub', 'subscriptions', 'update', '${rtdnSubscription}', project,
+        `--dead-letter-topic=${dlq}`, `--max-delivery-attempts=${config.rtdnMaxDeliveryAttempts}`,
+        '--min-retry-delay=10s', '--max-retry-delay=600s',
+      ],
+    },
+    // the Pub/Sub service agent forwards to the dead-letter topic and acks the source message
+    { run: ['gcloud', 'projects', 'describe', args.project, '--format=value(projectNumber)'], capture: 'projectNumber' },
+    { run: ['gcloud', 'pubsub', 'topics', 'add-iam-policy-binding', dlq, project, `--member=${pubsubAgent}`, '--role=roles/pubsub.publisher'] },
+    {
+      run: ['gcloud', 'pubsub', 'subscriptions', 'add-iam-policy-binding', '${rtdnSubscription}', project, `--member=${pubsubAgent}`, '--role=roles/pubsub.subscriber'],
+    },
+    { run: ['firebase', 'deploy', '--only', 'firestore:rules,firestore:indexes', '--project', args.project, '--non-interactive'] },
+  );
+  checkPlaceholders(steps);
+  return steps;
+}
+
+const PLACEHOLDER = /\$\{(\w+)\}/g;
+
+/** Every `${name}` must be captured by an earlier step. */
+function checkPlaceholders(steps: Step[]): void {
+  const known = new Set<string>();
+  for (const step of steps) {
+    for (const arg of step.run) {
+      for (const [, name] of arg.matchAll(PLACEHOLDER)) {
+        if (!known.has(name!)) throw new Error(`\${${name}} is used before a step captures it: ${step.run.join(' ')}`);
+      }
+    }
+    if (step.capture) known.add(step.capture);
+  }
+}
+
+/** A step as a shell line: `name=$(…)` for a capture, placeholders left for the shell to expand. */
+export function formatStep(step: Step): string {
+  const quote = (a: string) =>
+    a.includes('${') ? `"${a}"` : /[^\w@%+=:,./-]/.test(a) ? `'${a}'` : a;
+  const line = step.run.map(quote).join(' ');
+  if (step.capture) return `${step.capture}=$(${line})`;
+  return step.okIfExists ? `${line}  # ok if it already exists` : line;
+}
+
+function runSteps(steps: Step[]): void {
+  const values: Record<string, string> = {};
+  for (const step of steps) {
+    const argv = step.run.map((a) => a.replace(PLACEHOLDER, (_, name: string) => values[name]!));
+    console.log(`$ ${argv.join(' ')}`);
+    const piped = step.capture !== undefined || step.okIfExists === true;
+    const r = spawnSync(argv[0]!, argv.slice(1), {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: piped ? ['inherit', step.capture ? 'pipe' : 'inherit', step.okIfExists ? 'pipe' : 'inherit'] : 'inherit',
+    });
+    if (r.error) {
+      console.error(`Could not run ${argv[0]}: ${r.error.message}`);
+      process.exit(1);
+    }
+    if (step.okIfExists && r.stderr) process.stderr.write(r.stderr);
+    if (r.status !== 0) {
+      if (step.okIfExists && /already exists/i.test(r.stderr ?? '')) {
+        console.log('  (already exists: kept as it is)');
+        continue;
+      }
+      process.exit(r.status ?? 1);
+    }
+    if (step.capture) {
+      const value = (r.stdout ?? '').trim();
+      if (!/^[\w.~+%@-]+$/.test(value)) {
+        console.error(`Expected a single name from ${argv.slice(0, 3).join(' ')} for ${step.capture}, got ${JSON.stringify(value)}.`);
+        process.exit(1);
+      }
+      values[step.capture] = value;
+      console.log(`  ${step.capture}=${value}`);
+    }
+  }
 }
 
 function main(): void {
@@ -97,17 +229,13 @@ function main(): void {
   const env = { GOOGLE_CLOUD_PROJECT: args.project, IAP_CATALOG: '/workspace/catalog.json', ...config.env };
   const envFile = join(mkdtempSync(join(tmpdir(), 'iap-deploy-')), 'env.yaml');
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
-  const commands = deployCommands(args, config, envFile);
+  const steps = deployCommands(args, config, envFile);
   if (args.dryRun) {
     console.log(`# env file ${envFile}:\n${readFileSync(envFile, 'utf8').replace(/^/gm, '#   ')}`);
-    for (const c of commands) console.log(c.map((a) => (/[^\w@%+=:,./-]/.test(a) ? `'${a}'` : a)).join(' '));
+    for (const step of steps) console.log(formatStep(step));
     return;
   }
-  for (const c of commands) {
-    console.log(`$ ${c.join(' ')}`);
-    const r = spawnSync(c[0]!, c.slice(1), { stdio: 'inherit', cwd: root });
-    if (r.status !== 0) process.exit(r.status ?? 1);
-  }
+  runSteps(steps);
 }
 
 if (require.main === module) main();
