@@ -10,9 +10,12 @@ export class FaultQueue {
     this.rules.push({ ...spec, remaining: spec.count });
   }
 
-  take(target: 'api' | 'token', path: string): FaultSpec | undefined {
+  take(target: 'api' | 'token', path: string, method: string | undefined): FaultSpec | undefined {
     const rule = this.rules.find(
-      (r) => (r.target === 'all' || r.target === target) && (!r.pathContains || path.includes(r.pathContains)),
+      (r) =>
+        (r.target === 'all' || r.target === target) &&
+        (!r.pathContains || path.includes(r.pathContains)) &&
+        (!r.method || r.method === method),
     );
     if (!rule) return undefined;
     rule.remaining--;

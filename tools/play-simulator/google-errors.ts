@@ -50,6 +50,14 @@ export class PlayError extends Error {
 
 const TOKEN_PARAM = { name: 'token', type: 'parameter' } as const;
 
+/** Play's reasons for these statuses. Only the 401 message is Play's verbatim; the other messages and the domains are unconfirmed. */
+const FAULT_REASONS: Record<number, { reason: string; message: string; domain: 'global' | 'androidpublisher' }> = {
+  401: { reason: 'permissionDenied', message: 'The current user has insufficient permissions to perform the requested operation.', domain: 'androidpublisher' },
+  403: { reason: 'userInsufficientPermission', message: 'The caller does not have permission.', domain: 'global' },
+  409: { reason: 'concurrentUpdate', message: 'The operation could not be performed because of a concurrent update. Retry with backoff.', domain: 'androidpublisher' },
+  410: { reason: 'purchaseTokenNoLongerValid', message: 'The purchase token is no longer valid.', domain: 'androidpublisher' },
+};
+
 export const errors = {
   tokenNotFound: () =>
     new PlayError(404, 'purchaseTokenNotFound', 'The purchase token was not found.', 'androidpublisher', TOKEN_PARAM),
@@ -85,8 +93,10 @@ export const errors = {
       type: 'header',
     }),
   methodNotFound: (path: string) => new PlayError(404, 'notFound', `No such method: ${path}`, 'global'),
-  /** What an injected fault answers. */
+  /** What an injected fault answers: Play's reason for the statuses it documents, else a generic one. */
   fault: (code: number, message?: string) => {
+    const known = FAULT_REASONS[code];
+    if (known) return new PlayError(code, known.reason, message ?? known.message, known.domain);
     const reason = code === 429 ? 'rateLimitExceeded' : code >= 500 ? 'backendError' : 'simulatedFault';
     const text =
       code === 429

@@ -1,6 +1,8 @@
 /** Internal purchase records. Times are ms on the simulator clock. */
 
 export const DAY_MS = 86_400_000;
+/** Play refunds and revokes a purchase not acknowledged within 3 days. */
+export const ACK_WINDOW_MS = 3 * DAY_MS;
 
 export const SubState = {
   PENDING: 'SUBSCRIPTION_STATE_PENDING',
@@ -27,6 +29,7 @@ export const SubEvent = {
   PAUSED: 10,
   REVOKED: 12,
   EXPIRED: 13,
+  ITEMS_CHANGED: 17,
   PENDING_PURCHASE_CANCELED: 20,
 } as const;
 
@@ -34,7 +37,9 @@ export const SubEvent = {
 export const OneTimeEvent = { PURCHASED: 1, CANCELED: 2 } as const;
 
 export const VoidedSource = { USER: 0, DEVELOPER: 1, GOOGLE: 2 } as const;
-export const VoidedReason = { OTHER: 0, REMORSE: 1, UNACKNOWLEDGED_PURCHASE: 8 } as const;
+export const VoidedReason = { OTHER: 0, REMORSE: 1, CHARGEBACK: 7, UNACKNOWLEDGED_PURCHASE: 8 } as const;
+/** voidedPurchaseNotification.refundType */
+export const RefundType = { FULL: 1, QUANTITY_BASED_PARTIAL: 2 } as const;
 
 export const CANCEL_SURVEY_REASONS = [
   'CANCEL_SURVEY_REASON_UNSPECIFIED',
@@ -63,32 +68,61 @@ interface RecordBase {
   orderIds: string[];
 }
 
+/** One productLineItem of a one-time purchase; the first is the record's productId. */
+export interface ProductItem {
+  productId: string;
+  quantity: number;
+  /** Lowered by quantity-based partial refunds; 0 once the order is refunded. */
+  refundableQuantity: number;
+  purchaseOptionId: string;
+  offerId?: string;
+  offerToken: string;
+  rental: boolean;
+  preorderReleaseTime?: number;
+}
+
 export interface ProductRecord extends RecordBase {
   type: 'product';
-  quantity: number;
-  refundableQuantity: number;
+  items: ProductItem[];
   /** 0 purchased, 1 canceled, 2 pending */
   purchaseState: 0 | 1 | 2;
   consumed: boolean;
   promo: boolean;
   purchaseTime: number;
+  /** When the payment completed (purchaseCompletionTime); absent while pending. */
+  completionTime?: number;
 }
 
-export interface SubscriptionRecord extends RecordBase {
-  type: 'subscription';
+/** What each subscription line item carries. The record itself is the base item; add-ons are the others. */
+export interface SubscriptionItem {
+  productId: string;
   basePlanId: string;
   offerId?: string;
   periodMs: number;
-  prepaid: boolean;
-  state: SubscriptionState;
-  startTime?: number;
+  priceMicros: number;
   expiryTime?: number;
   autoRenewEnabled: boolean;
+  /** This item's orders, oldest first (the initial order, then renewals `..0`, `..1`). */
+  orderIds: string[];
+}
+
+export interface AddOnItem extends SubscriptionItem {
+  /** Canceled on its own or refunded by item: it never renews again, and lapses at its expiry. */
+  ended: boolean;
+}
+
+export interface SubscriptionRecord extends RecordBase, SubscriptionItem {
+  type: 'subscription';
+  prepaid: boolean;
+  addOns: AddOnItem[];
+  state: SubscriptionState;
+  startTime?: number;
   linkedPurchaseToken?: string;
+  /** Re-subscribed from the Play Store after `expiredPurchaseToken` expired (outOfAppPurchaseContext). */
+  outOfApp?: { expiredPurchaseToken: string; obfuscatedExternalAccountId?: string; obfuscatedExternalProfileId?: string };
   autoResumeTime?: number;
   holdEndTime?: number;
   cancellation?: Cancellation;
-  priceMicros: number;
   currencyCode: string;
   /** Bumped on every change; the resource's etag. */
   version: number;
@@ -102,6 +136,8 @@ export interface OrderRecord {
   packageName: string;
   time: number;
   refunded: boolean;
+  /** Revoked as a whole (listed as voided); quantity-based partial voids do not set it. */
+  voided: boolean;
 }
 
 export interface VoidedRecord {
@@ -114,6 +150,21 @@ export interface VoidedRecord {
   voidedReason: number;
   /** 1 subscription, 2 one-time (as in voidedPurchaseNotification) */
   productType: 1 | 2;
+  /** Quantity-based partial refunds only. */
+  voidedQuantity?: number;
+  /** When Google's systems recorded the void: what voidedpurchases.list filters and pages on. */
+  recordedTime: number;
+  /** Insertion order, the tie-break of recordedTime. */
+  seq: number;
+}
+
+export interface VoidSpec {
+  source: number;
+  reason: number;
+  /** A quantity-based partial refund of this many units. */
+  quantity?: number;
+  /** Google records the void this long after it happened (default 0). */
+  recordDelayMs?: number;
 }
 
 /** What lifecycle steps may do besides mutating their record; the store implements it. */
@@ -122,8 +173,12 @@ export interface Ledger {
   readonly now: number;
   emitSubscription(rec: SubscriptionRecord, notificationType: number): void;
   emitOneTime(rec: ProductRecord, notificationType: number): void;
-  openOrder(rec: PurchaseRecord, orderId: string): void;
-  /** Marks the order refunded, lists it as voided and emits the voided RTDN. Throws if already refunded. */
-  voidOrder(orderId: string, source: number, reason: number): void;
+  /** Registers an order of the record, appended to `into` (default the base item's orderIds). */
+  openOrder(rec: PurchaseRecord, orderId: string, into?: string[]): void;
+  /** Marks the order refunded. Throws if it already was. Not listed as voided: only revoked orders are. */
+  refundOrder(orderId: string): void;
+  /** Lists the order as voided and emits the voided RTDN. A spec without quantity marks it voided. */
+  voidOrder(orderId: string, spec: VoidSpec): void;
   isRefunded(orderId: string): boolean;
+  isVoided(orderId: string): boolean;
 }

@@ -15,10 +15,11 @@ export function subscriptionNotification(
   };
 }
 
+/** `sku` is undefined for a multi-product purchase: Play leaves it out then. */
 export function oneTimeNotification(
   packageName: string,
   purchaseToken: string,
-  sku: string,
+  sku: string | undefined,
   notificationType: number,
   at: number,
 ): DeveloperNotification {
@@ -26,7 +27,7 @@ export function oneTimeNotification(
     version: '1.0',
     packageName,
     eventTimeMillis: String(at),
-    oneTimeProductNotification: { version: '1.0', notificationType, purchaseToken, sku },
+    oneTimeProductNotification: { version: '1.0', notificationType, purchaseToken, ...(sku === undefined ? {} : { sku }) },
   };
 }
 
@@ -35,14 +36,14 @@ export function voidedNotification(
   purchaseToken: string,
   orderId: string,
   productType: 1 | 2,
+  refundType: 1 | 2,
   at: number,
 ): DeveloperNotification {
   return {
     version: '1.0',
     packageName,
     eventTimeMillis: String(at),
-    // Only full refunds are simulated, so refundType is always 1 (REFUND_TYPE_FULL_REFUND).
-    voidedPurchaseNotification: { purchaseToken, orderId, productType, refundType: 1 },
+    voidedPurchaseNotification: { purchaseToken, orderId, productType, refundType },
   };
 }
 

@@ -1,7 +1,10 @@
 import { errors, PlayError } from './google-errors';
-import { DAY_MS, VoidedReason, VoidedSource, type ProductRecord, type SubscriptionRecord } from './model';
-import { productResource, subscriptionResource, voidedResource } from './resources';
+import { VoidedReason, VoidedSource, type ProductRecord, type SubscriptionRecord } from './model';
+import { productResource, productResourceV2 } from './product-resources';
+import { subscriptionResource } from './resources';
 import type { Simulator } from './sim';
+import { items } from './subscription-items';
+import { listVoided } from './voided';
 
 /** What a handler answers: a JSON body, or nothing (204, like Play's empty responses). */
 export type PlayReply = { status: 200; body: unknown } | { status: 204 };
@@ -24,6 +27,14 @@ function findProduct(sim: Simulator, pkg: string, productId: string, token: stri
   return rec;
 }
 
+/** productsv2 reads by token alone; a subscription token or one of another package is a 400 too. */
+function findProductV2(sim: Simulator, pkg: string, token: string): ProductRecord {
+  const rec = sim.store.get(token);
+  if (!rec) throw errors.tokenNotFound();
+  if (rec.type !== 'product' || rec.packageName !== pkg) throw errors.invalidValue();
+  return rec;
+}
+
 function findSubscription(sim: Simulator, pkg: string, token: string): SubscriptionRecord {
   const rec = sim.store.get(token);
   if (!rec) throw errors.tokenNotFound();
@@ -39,38 +50,6 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 function durationMs(v: unknown): number | undefined {
   const m = typeof v === 'string' ? /^(\d+)(\.\d{1,9})?s$/.exec(v) : null;
   return m ? Math.round(Number(`${m[1]}${m[2] ?? ''}`) * 1000) : undefined;
-}
-
-function intParam(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name);
-  if (raw === null || raw === '') return undefined;
-  if (!/^\d+$/.test(raw)) throw errors.invalidValue(name);
-  return Number(raw);
-}
-
-function listVoided(sim: Simulator, pkg: string, query: URLSearchParams): PlayReply {
-  const now = sim.now();
-  const startTime = intParam(query, 'startTime') ?? now - 30 * DAY_MS;
-  const endTime = intParam(query, 'endTime') ?? now;
-  const type = intParam(query, 'type') ?? 0;
-  if (type > 1) throw errors.invalidValue('type');
-  const maxResults = Math.min(intParam(query, 'maxResults') ?? 1000, 1000);
-  if (maxResults < 1) throw errors.invalidValue('maxResults');
-  const pageToken = query.get('token');
-  const offset = pageToken ? Number(Buffer.from(pageToken, 'base64url').toString('utf8')) : (intParam(query, 'startIndex') ?? 0);
-  if (!Number.isInteger(offset) || offset < 0) throw errors.invalidValue('token');
-
-  const all = sim.store.listVoided({ packageName: pkg, startTime, endTime, includeSubscriptions: type === 1 });
-  const page = all.slice(offset, offset + maxResults);
-  const reply: Record<string, unknown> = {
-    pageInfo: { totalResults: all.length, resultPerPage: maxResults, startIndex: offset },
-  };
-  // Like Google's JSON, empty repeated fields are left out.
-  if (page.length > 0) reply.voidedPurchases = page.map(voidedResource);
-  if (offset + maxResults < all.length) {
-    reply.tokenPagination = { nextPageToken: Buffer.from(String(offset + maxResults)).toString('base64url') };
-  }
-  return ok(reply);
 }
 
 /** Decodes each segment, so `%3Aacknowledge` and `:acknowledge` read the same. */
@@ -120,6 +99,10 @@ export function matchPlayRoute(httpMethod: string, pathname: string): PlayRoute 
     }
   }
 
+  if (a === 'purchases' && b === 'productsv2' && c === 'tokens' && d && rest.length === 4 && get && !action) {
+    return { method: 'purchases.productsv2.getproductpurchasev2', handle: (sim) => ok(productResourceV2(findProductV2(sim, pkg, d))) };
+  }
+
   if (a === 'purchases' && b === 'subscriptionsv2' && c === 'tokens' && d && rest.length === 4) {
     if (get && !action) {
       return { method: 'purchases.subscriptionsv2.get', handle: (sim) => ok(subscriptionResource(findSubscription(sim, pkg, d))) };
@@ -129,11 +112,14 @@ export function matchPlayRoute(httpMethod: string, pathname: string): PlayRoute 
         method: 'purchases.subscriptionsv2.revoke',
         handle: (sim, body) => {
           const ctx = obj(body.revocationContext);
-          if (!ctx || !(obj(ctx.fullRefund) || obj(ctx.proratedRefund) || obj(ctx.itemBasedRefund))) {
+          const item = obj(ctx?.itemBasedRefund);
+          if (!ctx || !(obj(ctx.fullRefund) || obj(ctx.proratedRefund) || item)) {
             throw errors.required('revocationContext');
           }
+          const productId = item && str(item.productId);
+          if (item && !productId) throw errors.required('revocationContext.itemBasedRefund.productId');
           findSubscription(sim, pkg, d);
-          sim.store.apply(d, 'revoke');
+          sim.store.apply(d, 'revoke', productId ? { refund: 'item', productId } : { refund: obj(ctx.fullRefund) ? 'full' : 'prorated' });
           return ok({});
         },
       };
@@ -165,8 +151,12 @@ export function matchPlayRoute(httpMethod: string, pathname: string): PlayRoute 
           }
           const validateOnly = ctx.validateOnly === true;
           if (!validateOnly) sim.store.apply(d, 'defer', { durationMs: ms });
-          const expiry = (rec.expiryTime ?? sim.now()) + (validateOnly ? ms : 0);
-          return ok({ itemExpiryTimeDetails: [{ productId: rec.productId, expiryTime: new Date(expiry).toISOString() }] });
+          // Items that no longer renew keep their expiry.
+          const details = items(rec).map((i) => {
+            const expiry = (i.expiryTime ?? sim.now()) + (validateOnly && i.autoRenewEnabled ? ms : 0);
+            return { productId: i.productId, expiryTime: new Date(expiry).toISOString() };
+          });
+          return ok({ itemExpiryTimeDetails: details });
         },
       };
     }
@@ -207,7 +197,10 @@ export function matchPlayRoute(httpMethod: string, pathname: string): PlayRoute 
   }
 
   if (a === 'purchases' && b === 'voidedpurchases' && rest.length === 2 && get && !action) {
-    return { method: 'purchases.voidedpurchases.list', handle: (sim, _body, query) => listVoided(sim, pkg, query) };
+    return {
+      method: 'purchases.voidedpurchases.list',
+      handle: (sim, _body, query) => ok(listVoided((q) => sim.store.listVoided(q), pkg, query, sim.now())),
+    };
   }
   return undefined;
 }

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { errors } from './google-errors';
 import { newPurchaseToken } from './ids';
 import {
+  RefundType,
   SubState,
   type Ledger,
   type OrderRecord,
+  type ProductItem,
   type ProductRecord,
   type PurchaseRecord,
   type SubscriptionRecord,
@@ -12,8 +15,10 @@ import {
 import { oneTimeNotification, subscriptionNotification, voidedNotification } from './notifications';
 import { nextProductEvent, productSteps, type ProductStep } from './product-lifecycle';
 import type { CreateProduct, CreateSubscription } from './schemas';
-import { nextSubscriptionEvent, subscriptionSteps, type SubscriptionStep } from './subscription-lifecycle';
+import { nextSubscriptionEvent } from './subscription-clock';
+import { replaceLinked, subscriptionSteps, type SubscriptionStep } from './subscription-lifecycle';
 import type { DeveloperNotification } from './types';
+import { VoidedLog, type VoidedQuery } from './voided';
 
 /** Steps typed loosely for dispatch by name; their args were validated (zod) by the caller. */
 type Step = (rec: PurchaseRecord, l: Ledger, args?: object) => void;
@@ -27,7 +32,7 @@ const MAX_TIMED_EVENTS = 200_000;
 export class PurchaseStore {
   private purchases = new Map<string, PurchaseRecord>();
   private orders = new Map<string, OrderRecord>();
-  private voided: VoidedRecord[] = [];
+  private voided = new VoidedLog();
   private outbox: DeveloperNotification[] = [];
 
   constructor(
@@ -42,7 +47,7 @@ export class PurchaseStore {
   reset(): void {
     this.purchases.clear();
     this.orders.clear();
-    this.voided = [];
+    this.voided.clear();
     this.outbox = [];
   }
 
@@ -56,6 +61,24 @@ export class PurchaseStore {
   createProduct(input: CreateProduct): ProductRecord {
     this.settle();
     const now = this.now();
+    const item = (productId: string, quantity: number): ProductItem => ({
+      productId,
+      quantity,
+      refundableQuantity: quantity,
+      purchaseOptionId: 'buy',
+      offerToken: randomBytes(18).toString('base64url'),
+      rental: false,
+    });
+    // The offer options describe the first line item; extra products are plain purchases.
+    const main: ProductItem = {
+      ...item(input.productId, input.quantity),
+      purchaseOptionId: input.purchaseOptionId,
+      offerId: input.offerId,
+      rental: input.rental,
+      preorderReleaseTime: input.preorderReleaseTime,
+    };
+    const items = [main, ...input.extraProducts.map((p) => item(p.productId, p.quantity))];
+    if (new Set(items.map((i) => i.productId)).size < items.length) throw errors.badRequest('Each product of a purchase must be distinct.');
     const rec: ProductRecord = {
       type: 'product',
       packageName: input.packageName,
@@ -68,8 +91,7 @@ export class PurchaseStore {
       obfuscatedExternalProfileId: input.obfuscatedExternalProfileId,
       developerPayload: input.developerPayload,
       orderIds: [],
-      quantity: input.quantity,
-      refundableQuantity: input.quantity,
+      items,
       purchaseState: 2,
       consumed: false,
       promo: input.promo,
@@ -82,12 +104,14 @@ export class PurchaseStore {
 
   createSubscription(input: CreateSubscription): SubscriptionRecord {
     this.settle();
-    if (input.linkedPurchaseToken) {
-      const linked = this.purchases.get(input.linkedPurchaseToken);
-      if (linked?.type !== 'subscription' || linked.packageName !== input.packageName) {
-        throw errors.badRequest(`linkedPurchaseToken is not a subscription of ${input.packageName} known to the simulator`);
-      }
+    if (input.linkedPurchaseToken) this.subscriptionOf(input.packageName, input.linkedPurchaseToken, 'linkedPurchaseToken');
+    const expired = input.outOfAppExpiredToken ? this.subscriptionOf(input.packageName, input.outOfAppExpiredToken, 'outOfAppExpiredToken') : undefined;
+    if (expired && (expired.state !== SubState.EXPIRED || input.linkedPurchaseToken)) {
+      throw errors.badRequest('outOfAppExpiredToken must be an expired subscription, and a re-subscription has no linkedPurchaseToken');
     }
+    if (input.addOns.length > 0 && input.prepaid) throw errors.badRequest('Add-ons need an auto-renewing base plan.');
+    const productIds = [input.productId, ...input.addOns.map((a) => a.productId)];
+    if (new Set(productIds).size < productIds.length) throw errors.badRequest('Each item of a subscription must be a distinct product.');
     const rec: SubscriptionRecord = {
       type: 'subscription',
       packageName: input.packageName,
@@ -104,9 +128,27 @@ export class PurchaseStore {
       offerId: input.offerId,
       periodMs: input.periodMs,
       prepaid: input.prepaid,
+      addOns: input.addOns.map((a) => ({
+        productId: a.productId,
+        basePlanId: a.basePlanId,
+        periodMs: a.periodMs ?? input.periodMs,
+        priceMicros: a.priceMicros ?? input.priceMicros,
+        autoRenewEnabled: false,
+        ended: false,
+        orderIds: [],
+      })),
       state: SubState.PENDING,
       autoRenewEnabled: false,
       linkedPurchaseToken: input.linkedPurchaseToken,
+      ...(expired
+        ? {
+            outOfApp: {
+              expiredPurchaseToken: expired.token,
+              obfuscatedExternalAccountId: expired.obfuscatedExternalAccountId,
+              obfuscatedExternalProfileId: expired.obfuscatedExternalProfileId,
+            },
+          }
+        : {}),
       priceMicros: input.priceMicros,
       currencyCode: input.currencyCode,
       version: 1,
@@ -136,7 +178,8 @@ export class PurchaseStore {
     run(rec, this.ledger(this.now()), args);
     if (rec.type === 'subscription') {
       rec.version++;
-      if (step === 'complete') this.replaceLinked(rec);
+      const old = step === 'complete' && rec.linkedPurchaseToken ? this.purchases.get(rec.linkedPurchaseToken) : undefined;
+      if (old?.type === 'subscription') replaceLinked(old, rec, this.now());
     }
     // A step may leave something already due (e.g. cancel during account hold expires at once).
     this.settle();
@@ -152,13 +195,10 @@ export class PurchaseStore {
     return rec;
   }
 
-  /** Voided purchases recorded in [startTime, endTime], oldest first. */
-  listVoided(q: { packageName: string; startTime: number; endTime: number; includeSubscriptions: boolean }): VoidedRecord[] {
+  /** Voided purchases the list query selects, in the order it pages them. */
+  listVoided(q: VoidedQuery): VoidedRecord[] {
     this.settle();
-    return this.voided
-      .filter((v) => v.packageName === q.packageName && v.voidedTime >= q.startTime && v.voidedTime <= q.endTime)
-      .filter((v) => q.includeSubscriptions || v.productType === 2)
-      .sort((a, b) => a.voidedTime - b.voidedTime);
+    return this.voided.query(q);
   }
 
   /** Applies every event the clock has made due (renewals, expiries, ...), in time order across purchases. */
@@ -180,58 +220,60 @@ export class PurchaseStore {
     throw new Error('Play simulator: too many timed events at once; is a subscription period tiny?');
   }
 
-  /**
-   * A new subscription with linkedPurchaseToken (upgrade, re-signup, top-up) replaces the old one if it
-   * still runs. Simplification: no RTDN is sent for the old token.
-   */
-  private replaceLinked(rec: SubscriptionRecord): void {
-    const old = rec.linkedPurchaseToken ? this.purchases.get(rec.linkedPurchaseToken) : undefined;
-    const finished: string[] = [SubState.EXPIRED, SubState.PENDING, SubState.PENDING_PURCHASE_CANCELED];
-    if (old?.type !== 'subscription' || finished.includes(old.state)) return;
-    const now = this.now();
-    // A prepaid top-up keeps the time left on the old token.
-    if (rec.prepaid && old.prepaid && rec.expiryTime !== undefined && (old.expiryTime ?? 0) > now) {
-      rec.expiryTime += (old.expiryTime ?? now) - now;
+  private subscriptionOf(packageName: string, token: string, field: string): SubscriptionRecord {
+    const rec = this.purchases.get(token);
+    if (rec?.type !== 'subscription' || rec.packageName !== packageName) {
+      throw errors.badRequest(`${field} is not a subscription of ${packageName} known to the simulator`);
     }
-    old.state = SubState.EXPIRED;
-    old.autoRenewEnabled = false;
-    old.cancellation = { by: 'replacement' };
-    old.expiryTime = Math.min(old.expiryTime ?? now, now);
-    old.version++;
+    return rec;
   }
 
   private ledger(at: number): Ledger {
+    const order = (orderId: string): OrderRecord => {
+      const o = this.orders.get(orderId);
+      if (!o) throw errors.orderNotFound();
+      return o;
+    };
     return {
       now: at,
       emitSubscription: (rec, type) => {
         this.outbox.push(subscriptionNotification(rec.packageName, rec.token, type, at));
       },
       emitOneTime: (rec, type) => {
-        this.outbox.push(oneTimeNotification(rec.packageName, rec.token, rec.productId, type, at));
+        const sku = rec.items.length > 1 ? undefined : rec.productId;
+        this.outbox.push(oneTimeNotification(rec.packageName, rec.token, sku, type, at));
       },
-      openOrder: (rec, orderId) => {
-        rec.orderIds.push(orderId);
-        this.orders.set(orderId, { orderId, token: rec.token, packageName: rec.packageName, time: at, refunded: false });
+      openOrder: (rec, orderId, into = rec.orderIds) => {
+        into.push(orderId);
+        this.orders.set(orderId, { orderId, token: rec.token, packageName: rec.packageName, time: at, refunded: false, voided: false });
       },
       isRefunded: (orderId) => this.orders.get(orderId)?.refunded ?? false,
-      voidOrder: (orderId, source, reason) => {
-        const order = this.orders.get(orderId);
-        const rec = order && this.purchases.get(order.token);
-        if (!order || !rec) throw errors.orderNotFound();
-        if (order.refunded) throw errors.orderAlreadyRefunded();
-        order.refunded = true;
+      isVoided: (orderId) => this.orders.get(orderId)?.voided ?? false,
+      refundOrder: (orderId) => {
+        const o = order(orderId);
+        if (o.refunded) throw errors.orderAlreadyRefunded();
+        o.refunded = true;
+      },
+      voidOrder: (orderId, spec) => {
+        const o = order(orderId);
+        const rec = this.purchases.get(o.token);
+        if (!rec) throw errors.orderNotFound();
+        if (spec.quantity === undefined) o.voided = true;
         const productType = rec.type === 'subscription' ? 1 : 2;
-        this.voided.push({
+        this.voided.add({
           packageName: rec.packageName,
           purchaseToken: rec.token,
           orderId,
-          purchaseTime: order.time,
+          purchaseTime: o.time,
           voidedTime: at,
-          voidedSource: source,
-          voidedReason: reason,
+          voidedSource: spec.source,
+          voidedReason: spec.reason,
           productType,
+          ...(spec.quantity === undefined ? {} : { voidedQuantity: spec.quantity }),
+          recordedTime: at + (spec.recordDelayMs ?? 0),
         });
-        this.outbox.push(voidedNotification(rec.packageName, rec.token, orderId, productType, at));
+        const refundType = spec.quantity === undefined ? RefundType.FULL : RefundType.QUANTITY_BASED_PARTIAL;
+        this.outbox.push(voidedNotification(rec.packageName, rec.token, orderId, productType, refundType, at));
       },
     };
   }

@@ -1,31 +1,10 @@
-import type { Cancellation, ProductRecord, PurchaseRecord, SubscriptionRecord, VoidedRecord } from './model';
-import type { ProductPurchase, SimPurchase, SubscriptionPurchaseV2, VoidedPurchase } from './types';
+import type { Cancellation, PurchaseRecord, SubscriptionItem, SubscriptionRecord, VoidedRecord } from './model';
+import { productResource, productResourceV2 } from './product-resources';
+import type { SimPurchase, SubscriptionPurchaseV2, VoidedPurchase } from './types';
 
 /** Renders records exactly as the Play API sends them: int64 as strings, V2 times as RFC 3339. */
 
 const rfc3339 = (ms: number): string => new Date(ms).toISOString();
-
-export function productResource(rec: ProductRecord): ProductPurchase {
-  const r: ProductPurchase = {
-    kind: 'androidpublisher#productPurchase',
-    purchaseTimeMillis: String(rec.purchaseTime),
-    purchaseState: rec.purchaseState,
-    consumptionState: rec.consumed ? 1 : 0,
-    developerPayload: rec.developerPayload ?? '',
-    acknowledgementState: rec.acknowledged ? 1 : 0,
-    quantity: rec.quantity,
-    refundableQuantity: rec.refundableQuantity,
-    regionCode: rec.regionCode,
-  };
-  // Play leaves out orderId while pending, and productId/purchaseToken ("may not be present") altogether.
-  const orderId = rec.orderIds[0];
-  if (orderId) r.orderId = orderId;
-  if (rec.test) r.purchaseType = 0;
-  else if (rec.promo) r.purchaseType = 1;
-  if (rec.obfuscatedExternalAccountId) r.obfuscatedExternalAccountId = rec.obfuscatedExternalAccountId;
-  if (rec.obfuscatedExternalProfileId) r.obfuscatedExternalProfileId = rec.obfuscatedExternalProfileId;
-  return r;
-}
 
 function canceledStateContext(c: Cancellation): SubscriptionPurchaseV2['canceledStateContext'] {
   switch (c.by) {
@@ -42,36 +21,48 @@ function canceledStateContext(c: Cancellation): SubscriptionPurchaseV2['canceled
   }
 }
 
-export function subscriptionResource(rec: SubscriptionRecord): SubscriptionPurchaseV2 {
-  const item: NonNullable<SubscriptionPurchaseV2['lineItems']>[number] = {
-    productId: rec.productId,
-    offerDetails: { basePlanId: rec.basePlanId, offerTags: [], ...(rec.offerId ? { offerId: rec.offerId } : {}) },
+type LineItem = NonNullable<SubscriptionPurchaseV2['lineItems']>[number];
+
+/** The base item is the record itself; add-ons carry the same fields. */
+function lineItem(rec: SubscriptionRecord, i: SubscriptionItem): LineItem {
+  const item: LineItem = {
+    productId: i.productId,
+    offerDetails: { basePlanId: i.basePlanId, offerTags: [], ...(i.offerId ? { offerId: i.offerId } : {}) },
   };
-  if (rec.expiryTime !== undefined) item.expiryTime = rfc3339(rec.expiryTime);
+  if (i.expiryTime !== undefined) item.expiryTime = rfc3339(i.expiryTime);
   if (rec.prepaid) item.prepaidPlan = {};
   else {
     item.autoRenewingPlan = {
-      autoRenewEnabled: rec.autoRenewEnabled,
+      autoRenewEnabled: i.autoRenewEnabled,
       recurringPrice: {
         currencyCode: rec.currencyCode,
-        units: String(Math.floor(rec.priceMicros / 1_000_000)),
-        nanos: (rec.priceMicros % 1_000_000) * 1000,
+        units: String(Math.floor(i.priceMicros / 1_000_000)),
+        nanos: (i.priceMicros % 1_000_000) * 1000,
       },
     };
   }
-  const latestOrder = rec.orderIds.at(-1);
+  const latestOrder = i.orderIds.at(-1);
   if (latestOrder) item.latestSuccessfulOrderId = latestOrder;
+  return item;
+}
 
+export function subscriptionResource(rec: SubscriptionRecord): SubscriptionPurchaseV2 {
   const r: SubscriptionPurchaseV2 = {
     kind: 'androidpublisher#subscriptionPurchaseV2',
     regionCode: rec.regionCode,
     subscriptionState: rec.state,
     acknowledgementState: rec.acknowledged ? 'ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED' : 'ACKNOWLEDGEMENT_STATE_PENDING',
-    lineItems: [item],
+    lineItems: [rec, ...rec.addOns].map((i) => lineItem(rec, i)),
     etag: `sim-${rec.version}`,
   };
   if (rec.startTime !== undefined) r.startTime = rfc3339(rec.startTime);
   if (rec.linkedPurchaseToken) r.linkedPurchaseToken = rec.linkedPurchaseToken;
+  // "Removed after you acknowledge the purchase."
+  if (rec.outOfApp && !rec.acknowledged) {
+    const { expiredPurchaseToken, obfuscatedExternalAccountId: accountId, obfuscatedExternalProfileId: profileId } = rec.outOfApp;
+    const ids = { ...(accountId ? { obfuscatedExternalAccountId: accountId } : {}), ...(profileId ? { obfuscatedExternalProfileId: profileId } : {}) };
+    r.outOfAppPurchaseContext = { expiredPurchaseToken, ...(accountId || profileId ? { expiredExternalAccountIdentifiers: ids } : {}) };
+  }
   if (rec.test) r.testPurchase = {};
   if (rec.obfuscatedExternalAccountId || rec.obfuscatedExternalProfileId) {
     r.externalAccountIdentifiers = {
@@ -97,18 +88,21 @@ export function voidedResource(v: VoidedRecord): VoidedPurchase {
     voidedTimeMillis: String(v.voidedTime),
     voidedSource: v.voidedSource,
     voidedReason: v.voidedReason,
+    ...(v.voidedQuantity !== undefined ? { voidedQuantity: v.voidedQuantity } : {}),
   };
 }
 
 export function simPurchase(rec: PurchaseRecord): SimPurchase {
   const orderId = rec.orderIds.at(-1);
-  return {
+  const base = {
     type: rec.type,
     packageName: rec.packageName,
     productId: rec.productId,
     purchaseToken: rec.token,
     ...(orderId ? { orderId } : {}),
     orderIds: [...rec.orderIds],
-    resource: rec.type === 'product' ? productResource(rec) : subscriptionResource(rec),
   };
+  if (rec.type === 'product') return { ...base, resource: productResource(rec), resourceV2: productResourceV2(rec) };
+  const addOns = rec.addOns.map((a) => ({ productId: a.productId, orderIds: [...a.orderIds] }));
+  return { ...base, resource: subscriptionResource(rec), ...(addOns.length > 0 ? { addOns } : {}) };
 }

@@ -1,5 +1,4 @@
 import { errors } from './google-errors';
-import { newOrderId, renewalOrderId } from './ids';
 import {
   DAY_MS,
   SubEvent,
@@ -11,16 +10,27 @@ import {
   type SubscriptionRecord,
   type SubscriptionState,
 } from './model';
+import type { StepArgs } from './schemas';
+import {
+  addOn,
+  addRenewalOrder,
+  autoRenewing,
+  endItemsAccess,
+  items,
+  openInitialOrder,
+  orderOf,
+  renewItem,
+  revokeOrder,
+} from './subscription-items';
 
 const DEFAULT_GRACE_MS = 7 * DAY_MS;
 const DEFAULT_HOLD_MS = 30 * DAY_MS;
 const DEFAULT_PAUSE_MS = 30 * DAY_MS;
-/** Play refunds and revokes a purchase not acknowledged within 3 days. */
-export const ACK_WINDOW_MS = 3 * DAY_MS;
 
 const { PENDING, ACTIVE, PAUSED, IN_GRACE_PERIOD, ON_HOLD, CANCELED, EXPIRED, PENDING_PURCHASE_CANCELED } = SubState;
 /** States in which the user had access at some point and the token is not finished. */
-const LIVE: SubscriptionState[] = [ACTIVE, IN_GRACE_PERIOD, ON_HOLD, PAUSED, CANCELED];
+export const LIVE: SubscriptionState[] = [ACTIVE, IN_GRACE_PERIOD, ON_HOLD, PAUSED, CANCELED];
+const DEVELOPER_VOID = { source: VoidedSource.DEVELOPER, reason: VoidedReason.OTHER };
 
 function allow(rec: SubscriptionRecord, allowed: SubscriptionState[], action: string): void {
   if (!allowed.includes(rec.state)) {
@@ -32,35 +42,33 @@ function autoRenewingOnly(rec: SubscriptionRecord, action: string): void {
   if (rec.prepaid) throw errors.invalidState(`cannot ${action} a prepaid plan (it does not auto-renew)`);
 }
 
-function addRenewalOrder(rec: SubscriptionRecord, l: Ledger): void {
-  const first = rec.orderIds[0];
-  if (!first) throw new Error(`subscription ${rec.token} has no initial order`);
-  l.openOrder(rec, renewalOrderId(first, rec.orderIds.length - 1));
-}
-
 /** Access ends now: what revoke, refund-with-revoke and the unacknowledged auto-refund share. */
-function endAccess(rec: SubscriptionRecord, l: Ledger, cancellation: Cancellation): void {
+export function endAccess(rec: SubscriptionRecord, l: Ledger, cancellation: Cancellation | undefined): void {
   rec.state = EXPIRED;
-  rec.expiryTime = Math.min(rec.expiryTime ?? l.now, l.now);
-  rec.autoRenewEnabled = false;
+  endItemsAccess(rec, l.now, true);
   rec.cancellation = cancellation;
   rec.autoResumeTime = undefined;
   rec.holdEndTime = undefined;
 }
 
-export interface DurationArgs {
-  durationMs?: number;
+/** After a failed renewal or a pause, every item still renewing starts a new period with a new order. */
+function restartPeriods(rec: SubscriptionRecord, l: Ledger): void {
+  for (const i of autoRenewing(rec)) {
+    i.expiryTime = l.now + i.periodMs;
+    addRenewalOrder(rec, i, l);
+  }
 }
-export interface CancelArgs {
-  by?: 'user' | 'system' | 'developer';
-  surveyReason?: string;
-  reasonUserInput?: string;
-}
-export interface RefundArgs {
-  orderId?: string;
-  revoke?: boolean;
-  voidedSource?: number;
-  voidedReason?: number;
+
+/** subscriptionsv2.revoke itemBasedRefund: that add-on's access ends now and its latest order is refunded. */
+function revokeItem(rec: SubscriptionRecord, l: Ledger, productId: string): void {
+  const item = addOn(rec, productId);
+  const latest = item.orderIds.at(-1);
+  if (!latest || l.isVoided(latest)) throw errors.invalidState(`add-on ${productId} was already revoked`);
+  item.expiryTime = Math.min(item.expiryTime ?? l.now, l.now);
+  item.autoRenewEnabled = false;
+  item.ended = true;
+  l.emitSubscription(rec, SubEvent.ITEMS_CHANGED);
+  revokeOrder(l, latest, DEVELOPER_VOID);
 }
 
 /**
@@ -75,70 +83,74 @@ export const subscriptionSteps = {
     rec.startTime = l.now;
     rec.expiryTime = Math.max(rec.expiryTime ?? l.now, l.now) + rec.periodMs;
     rec.autoRenewEnabled = !rec.prepaid;
-    l.openOrder(rec, newOrderId());
+    openInitialOrder(rec, rec, l);
+    for (const a of rec.addOns) {
+      a.expiryTime = l.now + a.periodMs;
+      a.autoRenewEnabled = true;
+      openInitialOrder(rec, a, l);
+    }
     l.emitSubscription(rec, SubEvent.PURCHASED);
   },
+  /** The purchase (or plan change) waiting for payment was canceled; a linked subscription is untouched. */
   cancelPending(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [PENDING], 'cancel the pending purchase of');
     rec.state = PENDING_PURCHASE_CANCELED;
     l.emitSubscription(rec, SubEvent.PENDING_PURCHASE_CANCELED);
   },
+  /** Renews every item that auto-renews. */
   renew(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [ACTIVE], 'renew');
     autoRenewingOnly(rec, 'renew');
-    rec.expiryTime = Math.max(rec.expiryTime ?? l.now, l.now) + rec.periodMs;
-    addRenewalOrder(rec, l);
+    for (const i of autoRenewing(rec)) renewItem(rec, i, l);
     l.emitSubscription(rec, SubEvent.RENEWED);
   },
   /** The renewal payment failed now; access continues until the grace period ends. */
-  grace(rec: SubscriptionRecord, l: Ledger, args: DurationArgs = {}): void {
+  grace(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'grace'> = {}): void {
     allow(rec, [ACTIVE], 'start a grace period for');
     autoRenewingOnly(rec, 'start a grace period for');
     rec.state = IN_GRACE_PERIOD;
-    rec.expiryTime = l.now + (args.durationMs ?? DEFAULT_GRACE_MS);
+    for (const i of autoRenewing(rec)) i.expiryTime = l.now + (args.durationMs ?? DEFAULT_GRACE_MS);
     l.emitSubscription(rec, SubEvent.IN_GRACE_PERIOD);
   },
   /** Account hold: no access (expiry in the past) until recovered or the hold ends. */
-  hold(rec: SubscriptionRecord, l: Ledger, args: DurationArgs = {}): void {
+  hold(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'hold'> = {}): void {
     allow(rec, [ACTIVE, IN_GRACE_PERIOD], 'put on hold');
     autoRenewingOnly(rec, 'put on hold');
     rec.state = ON_HOLD;
-    rec.expiryTime = Math.min(rec.expiryTime ?? l.now, l.now);
+    endItemsAccess(rec, l.now, false);
     rec.holdEndTime = l.now + (args.durationMs ?? DEFAULT_HOLD_MS);
     l.emitSubscription(rec, SubEvent.ON_HOLD);
   },
   recover(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [IN_GRACE_PERIOD, ON_HOLD], 'recover');
     rec.state = ACTIVE;
-    rec.expiryTime = l.now + rec.periodMs;
     rec.holdEndTime = undefined;
-    addRenewalOrder(rec, l);
+    restartPeriods(rec, l);
     l.emitSubscription(rec, SubEvent.RECOVERED);
   },
   /** Simplified: the pause starts now rather than at the end of the paid period. */
-  pause(rec: SubscriptionRecord, l: Ledger, args: DurationArgs = {}): void {
+  pause(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'pause'> = {}): void {
     allow(rec, [ACTIVE], 'pause');
     autoRenewingOnly(rec, 'pause');
     rec.state = PAUSED;
     rec.autoResumeTime = l.now + (args.durationMs ?? DEFAULT_PAUSE_MS);
-    rec.expiryTime = Math.min(rec.expiryTime ?? l.now, l.now);
+    endItemsAccess(rec, l.now, false);
     l.emitSubscription(rec, SubEvent.PAUSED);
   },
   resume(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [PAUSED], 'resume');
     rec.state = ACTIVE;
     rec.autoResumeTime = undefined;
-    rec.expiryTime = l.now + rec.periodMs;
-    addRenewalOrder(rec, l);
+    restartPeriods(rec, l);
     l.emitSubscription(rec, SubEvent.RECOVERED);
   },
-  /** Stops renewals; access continues until expiryTime, then the subscription reads as EXPIRED. */
-  cancel(rec: SubscriptionRecord, l: Ledger, args: CancelArgs = {}): void {
+  /** Stops renewals of every item; access continues until the last expiry, then the subscription reads as EXPIRED. */
+  cancel(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'cancel'> = {}): void {
     allow(rec, [ACTIVE, IN_GRACE_PERIOD, ON_HOLD, PAUSED], 'cancel');
     autoRenewingOnly(rec, 'cancel');
     const by = args.by ?? 'user';
     rec.state = CANCELED;
-    rec.autoRenewEnabled = false;
+    for (const i of items(rec)) i.autoRenewEnabled = false;
     rec.autoResumeTime = undefined;
     rec.holdEndTime = undefined;
     rec.cancellation =
@@ -147,52 +159,70 @@ export const subscriptionSteps = {
         : { by };
     l.emitSubscription(rec, SubEvent.CANCELED);
   },
-  /** The user restored the subscription before it expired. */
+  /** One add-on stops renewing; it stays listed and lapses at its own expiry, the rest renews on. */
+  cancelAddOn(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'cancelAddOn'>): void {
+    allow(rec, [ACTIVE, IN_GRACE_PERIOD, ON_HOLD, PAUSED], 'cancel an add-on of');
+    const item = addOn(rec, args.productId);
+    if (item.ended) throw errors.invalidState(`add-on ${args.productId} no longer renews`);
+    item.ended = true;
+    item.autoRenewEnabled = false;
+    // Unconfirmed: which RTDN Play sends when one item stops renewing; ITEMS_CHANGED is our best guess.
+    l.emitSubscription(rec, SubEvent.ITEMS_CHANGED);
+  },
+  /** The user restored the subscription before it expired: every item not ended on its own renews again. */
   restart(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [CANCELED], 'restart');
     rec.state = ACTIVE;
     rec.autoRenewEnabled = true;
+    for (const a of rec.addOns) a.autoRenewEnabled = !a.ended && (a.expiryTime ?? 0) > l.now;
     rec.cancellation = undefined;
     l.emitSubscription(rec, SubEvent.RESTARTED);
   },
   expire(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, LIVE, 'expire');
-    const cancellation = rec.cancellation ?? (rec.prepaid ? undefined : { by: 'system' as const });
-    rec.state = EXPIRED;
-    rec.expiryTime = Math.min(rec.expiryTime ?? l.now, l.now);
-    rec.autoRenewEnabled = false;
-    rec.cancellation = cancellation;
-    rec.autoResumeTime = undefined;
-    rec.holdEndTime = undefined;
+    endAccess(rec, l, rec.cancellation ?? (rec.prepaid ? undefined : { by: 'system' }));
     l.emitSubscription(rec, SubEvent.EXPIRED);
   },
-  /** subscriptionsv2.revoke: refund the latest charge and end access now. */
-  revoke(rec: SubscriptionRecord, l: Ledger): void {
+  /** subscriptionsv2.revoke: refund the latest charge of each item and end access now; or one add-on (`item`). */
+  revoke(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'revoke'> = {}): void {
     if (rec.state === EXPIRED) throw errors.subscriptionExpired();
     allow(rec, LIVE, 'revoke');
+    if (args.refund === 'item') return revokeItem(rec, l, args.productId ?? '');
     endAccess(rec, l, { by: 'developer' });
     l.emitSubscription(rec, SubEvent.REVOKED);
-    const latest = rec.orderIds.at(-1);
-    if (latest && !l.isRefunded(latest)) l.voidOrder(latest, VoidedSource.DEVELOPER, VoidedReason.OTHER);
+    for (const i of items(rec)) {
+      const latest = i.orderIds.at(-1);
+      if (latest) revokeOrder(l, latest, DEVELOPER_VOID);
+    }
   },
-  /** orders.refund on one of this subscription's orders; without revoke, access continues. */
-  refund(rec: SubscriptionRecord, l: Ledger, args: RefundArgs = {}): void {
-    const orderId = args.orderId ?? rec.orderIds.at(-1);
-    if (!orderId || !rec.orderIds.includes(orderId)) throw errors.orderNotFound();
-    if (l.isRefunded(orderId)) throw errors.orderAlreadyRefunded();
-    if (args.revoke && LIVE.includes(rec.state)) {
+  /**
+   * orders.refund on one of this subscription's orders. Without revoke access continues and the order is
+   * not listed as voided; with revoke the whole subscription ends (also for an add-on's order: simplified).
+   */
+  refund(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'refund'> = {}): void {
+    if (args.quantity !== undefined) throw errors.badRequest('Quantity-based refunds apply to one-time products only.');
+    const orderId = orderOf(rec, args.orderId);
+    l.refundOrder(orderId);
+    if (!args.revoke) return;
+    if (LIVE.includes(rec.state)) {
       endAccess(rec, l, { by: 'developer' });
       l.emitSubscription(rec, SubEvent.REVOKED);
     }
-    l.voidOrder(orderId, args.voidedSource ?? VoidedSource.DEVELOPER, args.voidedReason ?? VoidedReason.OTHER);
+    l.voidOrder(orderId, { source: args.voidedSource ?? VoidedSource.DEVELOPER, reason: args.voidedReason ?? VoidedReason.OTHER, recordDelayMs: args.recordDelayMs });
   },
-  defer(rec: SubscriptionRecord, l: Ledger, args: Required<DurationArgs>): void {
+  /** The payment of one order was charged back: that order is voided, the subscription goes on as it was. */
+  chargeback(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'chargeback'> = {}): void {
+    const orderId = orderOf(rec, args.orderId);
+    l.refundOrder(orderId);
+    l.voidOrder(orderId, { source: VoidedSource.GOOGLE, reason: VoidedReason.CHARGEBACK, recordDelayMs: args.recordDelayMs });
+  },
+  defer(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'defer'>): void {
     allow(rec, [ACTIVE, IN_GRACE_PERIOD], 'defer');
-    rec.expiryTime = (rec.expiryTime ?? l.now) + args.durationMs;
+    for (const i of autoRenewing(rec)) i.expiryTime = (i.expiryTime ?? l.now) + args.durationMs;
     l.emitSubscription(rec, SubEvent.DEFERRED);
   },
   /** purchases.subscriptions.acknowledge (or the app acknowledging): no RTDN. */
-  acknowledge(rec: SubscriptionRecord, _l: Ledger, args: { developerPayload?: string } = {}): void {
+  acknowledge(rec: SubscriptionRecord, _l: Ledger, args: StepArgs<'acknowledge'> = {}): void {
     if (rec.state === PENDING || rec.state === PENDING_PURCHASE_CANCELED) throw errors.invalidState('pending');
     if (rec.acknowledged) return;
     rec.acknowledged = true;
@@ -202,44 +232,19 @@ export const subscriptionSteps = {
 
 export type SubscriptionStep = keyof typeof subscriptionSteps;
 
-/** Play's automatic refund of an unacknowledged subscription. */
-function ackRefund(rec: SubscriptionRecord, l: Ledger): void {
-  endAccess(rec, l, { by: 'system' });
-  l.emitSubscription(rec, SubEvent.REVOKED);
-  const first = rec.orderIds[0];
-  if (first && !l.isRefunded(first)) l.voidOrder(first, VoidedSource.GOOGLE, VoidedReason.UNACKNOWLEDGED_PURCHASE);
-}
-
-/** The next event the clock alone triggers for this subscription, if any. */
-export function nextSubscriptionEvent(
-  rec: SubscriptionRecord,
-  autoRefundUnacknowledged: boolean,
-): { at: number; run: (l: Ledger) => void } | undefined {
-  const candidates: { at: number; run: (l: Ledger) => void }[] = [];
-  const step = (at: number | undefined, run: (l: Ledger) => void) => at !== undefined && candidates.push({ at, run });
-
-  if (autoRefundUnacknowledged && !rec.acknowledged && rec.startTime !== undefined && LIVE.includes(rec.state)) {
-    step(rec.startTime + ACK_WINDOW_MS, (l) => ackRefund(rec, l));
+/**
+ * A new subscription with linkedPurchaseToken (upgrade, re-signup, top-up) replaces the old one if it
+ * still runs. Simplification: no RTDN is sent for the old token.
+ */
+export function replaceLinked(old: SubscriptionRecord, rec: SubscriptionRecord, now: number): void {
+  const finished: SubscriptionState[] = [EXPIRED, PENDING, PENDING_PURCHASE_CANCELED];
+  if (finished.includes(old.state)) return;
+  // A prepaid top-up keeps the time left on the old token.
+  if (rec.prepaid && old.prepaid && rec.expiryTime !== undefined && (old.expiryTime ?? 0) > now) {
+    rec.expiryTime += (old.expiryTime ?? now) - now;
   }
-  switch (rec.state) {
-    case ACTIVE:
-      // Auto-renewing plans renew at expiry (the payment succeeds unless a test says otherwise).
-      step(rec.expiryTime, (l) => (rec.prepaid ? subscriptionSteps.expire(rec, l) : subscriptionSteps.renew(rec, l)));
-      break;
-    case CANCELED:
-      step(rec.expiryTime, (l) => subscriptionSteps.expire(rec, l));
-      break;
-    case IN_GRACE_PERIOD:
-      step(rec.expiryTime, (l) => subscriptionSteps.hold(rec, l));
-      break;
-    case ON_HOLD:
-      step(rec.holdEndTime, (l) => subscriptionSteps.expire(rec, l));
-      break;
-    case PAUSED:
-      step(rec.autoResumeTime, (l) => subscriptionSteps.resume(rec, l));
-      break;
-    default:
-      break;
-  }
-  return candidates.sort((a, b) => a.at - b.at)[0];
+  old.state = EXPIRED;
+  endItemsAccess(old, now, true);
+  old.cancellation = { by: 'replacement' };
+  old.version++;
 }

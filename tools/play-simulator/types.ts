@@ -2,6 +2,7 @@ import type { androidpublisher_v3 } from '@googleapis/androidpublisher';
 
 /** Resource shapes, taken from the generated client so field names cannot drift from what it parses. */
 export type ProductPurchase = androidpublisher_v3.Schema$ProductPurchase;
+export type ProductPurchaseV2 = androidpublisher_v3.Schema$ProductPurchaseV2;
 export type SubscriptionPurchaseV2 = androidpublisher_v3.Schema$SubscriptionPurchaseV2;
 export type VoidedPurchase = androidpublisher_v3.Schema$VoidedPurchase;
 
@@ -11,7 +12,9 @@ export interface DeveloperNotification {
   packageName: string;
   eventTimeMillis: string;
   subscriptionNotification?: { version: '1.0'; notificationType: number; purchaseToken: string };
-  oneTimeProductNotification?: { version: '1.0'; notificationType: number; purchaseToken: string; sku: string };
+  /** No `sku` for a multi-product purchase. */
+  oneTimeProductNotification?: { version: '1.0'; notificationType: number; purchaseToken: string; sku?: string };
+  /** refundType 1 full, 2 quantity-based partial. */
   voidedPurchaseNotification?: { purchaseToken: string; orderId: string; productType: 1 | 2; refundType: 1 | 2 };
 }
 
@@ -66,8 +69,14 @@ export interface SimPurchase {
   packageName: string;
   productId: string;
   purchaseToken: string;
-  /** Latest order (renewals get `..0`, `..1` suffixes); absent while pending. */
+  /** Latest order of the base item (renewals get `..0`, `..1` suffixes); absent while pending. */
   orderId?: string;
+  /** The base item's orders, oldest first. */
   orderIds: string[];
+  /** Products: the legacy ProductPurchase (products.get); subscriptions: subscriptionsv2.get. */
   resource: ProductPurchase | SubscriptionPurchaseV2;
+  /** Products only: what productsv2.getproductpurchasev2 returns. */
+  resourceV2?: ProductPurchaseV2;
+  /** Subscriptions with add-ons: each add-on's orders, oldest first. */
+  addOns?: { productId: string; orderIds: string[] }[];
 }
