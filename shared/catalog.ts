@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DomainError } from './errors';
+import { isDuration } from './model/duration';
 
 /** The product catalog (IAP_CATALOG): which store products exist and what each one grants. */
 const idPattern = /^[A-Za-z0-9._-]{1,150}$/;
@@ -11,7 +12,12 @@ const credits = z
 
 export const CatalogProductSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('subscription'), entitlements }),
-  z.strictObject({ type: z.literal('non_consumable'), entitlements }),
+  z.strictObject({
+    type: z.literal('non_consumable'),
+    entitlements,
+    /** Access lasts this long (ISO 8601, e.g. P30D) from purchase completion: a Play rental. */
+    duration: z.string().refine(isDuration, 'duration must be an ISO 8601 duration such as P30D, P1M or P1Y').optional(),
+  }),
   z.strictObject({ type: z.literal('consumable'), credits }),
 ]);
 export type CatalogProduct = z.infer<typeof CatalogProductSchema>;

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
-import { playPurchaseId } from '../ids';
+import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
-import { fromProductPurchase, fromSubscriptionPurchase, type PurchaseSnapshot } from '../model/purchase';
-import type { PlayPurchases } from '../play/client';
+import type { PurchaseSnapshot } from '../model/purchase';
+import type { PlayPurchases, PurchaseRef } from '../play/client';
 import {
   DeveloperNotificationSchema,
   VoidedProductType,
@@ -12,8 +12,10 @@ import {
   type DeveloperNotification,
 } from '../play/notifications';
 import type { PurchaseChange, PurchaseEvent, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
-import { planClaim } from './plan-claim';
+import { finishAtPlay, type StoreFinish } from './finish-at-play';
+import { planPlayChange, relatedPurchaseId, type PlayVoid } from './plan-play-change';
 import { planRevoke } from './plan-revoke';
+import { readPlayPurchase, type PlayRead } from './read-play-purchase';
 
 export interface ApplyPlayNotificationDeps {
   catalog: Catalog;
@@ -68,10 +70,15 @@ export async function applyPlayNotification(deps: ApplyPlayNotificationDeps, mes
     type: kindOf(n),
     eventTime: new Date(n.eventTimeMillis),
   };
-  if (await deps.store.hasEvent(event.id)) return 'duplicate';
   try {
+    if (await deps.store.hasEvent(event.id)) {
+      await finishUnfinished(deps, n);
+      return 'duplicate';
+    }
     return await dispatch(deps, n, event);
   } catch (e) {
+    // What may succeed later (Play or Firestore unavailable, our credentials refused, an answer we
+    // cannot read) throws, so that Pub/Sub redelivers; the rest can never succeed and is dead-lettered.
     if (isDomainError(e) && e.code === 'upstream_unavailable') throw e;
     const why = isDomainError(e) ? `${e.code}: ${e.message}` : `unexpected: ${(e as Error).message}`;
     if (!isDomainError(e)) log('ERROR', 'RTDN failed unexpectedly', { error: String((e as Error).stack ?? e) });
@@ -85,65 +92,97 @@ async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotificatio
     return 'test';
   }
   if (n.pendingRefundReviewNotification) {
+    const review = n.pendingRefundReviewNotification;
+    const key = review.pendingRefundToken ?? review.orderId ?? event.id;
     await deps.store.recordNotice({
+      id: `play_pending_refund_review:${createHash('sha256').update(key).digest('hex')}`,
       kind: 'play_pending_refund_review',
-      detail: { packageName: n.packageName, ...n.pendingRefundReviewNotification },
+      detail: { packageName: n.packageName, ...review, ...(review.pendingRefundToken ? { pendingRefundToken: `sha256:${fingerprint(review.pendingRefundToken)}` } : {}) },
     });
     return 'notice';
   }
   if (n.voidedPurchaseNotification) return applyVoided(deps, n, n.voidedPurchaseNotification, event);
-  if (n.subscriptionNotification) {
-    const token = n.subscriptionNotification.purchaseToken;
-    event.detail = { notificationType: n.subscriptionNotification.notificationType };
-    const resource = await deps.play.getSubscriptionPurchase({ packageName: n.packageName, productId: '', token });
-    const item = (resource.lineItems ?? []).find((li) => deps.catalog.products[li.productId]?.type === 'subscription');
-    const productId = item?.productId ?? resource.lineItems?.[0]?.productId;
-    if (!productId) throw new DomainError('purchase_not_found', 'Play returned no line item for this subscription.');
-    const product = deps.catalog.products[productId];
-    if (!product || product.type !== 'subscription') {
-      throw new DomainError('unknown_product', `Subscription product "${productId}" is not in the catalog as a subscription.`);
-    }
-    return refresh(deps, event, n.packageName, token, product, fromSubscriptionPurchase(resource, productId));
-  }
-  if (n.oneTimeProductNotification) {
-    const { purchaseToken: token, sku } = n.oneTimeProductNotification;
-    event.detail = { notificationType: n.oneTimeProductNotification.notificationType };
-    const product = deps.catalog.products[sku];
-    if (!product || product.type === 'subscription') {
-      throw new DomainError('unknown_product', `One-time product "${sku}" is not in the catalog as a one-time product.`);
-    }
-    const resource = await deps.play.getProductPurchase({ packageName: n.packageName, productId: sku, token });
-    return refresh(deps, event, n.packageName, token, product, fromProductPurchase(resource, sku));
-  }
-  throw new DomainError('invalid_argument', 'no notification kind present');
+  const ref = refOf(n);
+  if (!ref) throw new DomainError('invalid_argument', 'no notification kind present');
+  event.detail = { notificationType: (n.subscriptionNotification ?? n.oneTimeProductNotification)?.notificationType };
+  const read = await readPlayPurchase(deps, ref, n.subscriptionNotification ? 'subscription' : 'one_time');
+  return refresh(deps, event, ref, read);
 }
 
-/** Writes the state just read from Play, unless a newer read was already written. */
+/** Which purchase a subscription or one-time notification is about (multi-product ones carry no sku). */
+function refOf(n: DeveloperNotification): PurchaseRef | null {
+  const token = (n.subscriptionNotification ?? n.oneTimeProductNotification)?.purchaseToken;
+  return token ? { packageName: n.packageName, productId: n.oneTimeProductNotification?.sku ?? '', token } : null;
+}
+
+/**
+ * Writes the state just read from Play unless a read that started later was already written, gives a
+ * purchase to the owner Play's links name (never against its account binding), and finishes what it
+ * granted at Play, as verify does.
+ */
 async function refresh(
   deps: ApplyPlayNotificationDeps,
   event: PurchaseEvent,
-  packageName: string,
-  token: string,
-  product: NonNullable<Catalog['products'][string]>,
-  snapshot: PurchaseSnapshot,
+  ref: PurchaseRef,
+  read: PlayRead,
+  voided?: PlayVoid,
 ): Promise<NotificationOutcome> {
+  const { snapshot, readAt } = read;
   const now = deps.now();
-  const purchaseId = playPurchaseId(token);
-  const linkedPurchaseId = snapshot.linkedPurchaseToken ? playPurchaseId(snapshot.linkedPurchaseToken) : null;
+  const purchaseId = playPurchaseId(ref.token);
+  const relatedId = relatedPurchaseId(snapshot);
   let stale = false;
-  const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId, linkedPurchaseId }, (current, linked) => {
-    if (current?.storeReadAt && current.storeReadAt > now) {
+  const { duplicate, result } = await deps.store.applyPurchaseEvent(event, { purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
+    if (current?.storeReadAt && current.storeReadAt > readAt) {
       stale = true;
       return null;
     }
-    // A replacement made by the same Play account belongs to the replaced purchase's owner.
-    const uid = current?.uid ?? linked?.uid ?? null;
-    return planClaim({ purchaseId, linkedPurchaseId, uid, platform: 'google_play', packageName, product, snapshot, now, current, linked });
+    const uid = current?.uid ?? ownerNamedBy(related, snapshot);
+    const packageName = ref.packageName;
+    return planPlayChange({ purchaseId, uid, packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, ...(voided ? { voided } : {}) });
   });
-  log('INFO', 'RTDN applied', { purchase: purchaseId.slice(0, 12), token: fingerprint(token), type: event.type, state: snapshot.state, duplicate, stale });
+  log('INFO', 'RTDN applied', { purchase: purchaseId.slice(0, 12), token: fingerprint(ref.token), type: event.type, state: snapshot.state, duplicate, stale });
+  if (result) await finishOrRetry(deps, ref.token, result.purchase, snapshot);
   return duplicate ? 'duplicate' : stale ? 'stale' : 'applied';
 }
 
+/**
+ * The owner of the purchase this one replaces or follows (linkedPurchaseToken, an out-of-app
+ * re-subscribe's expired token), unless the purchase's own account binding names someone else: then
+ * nobody, until the user it names verifies it.
+ */
+function ownerNamedBy(related: PurchaseRecord | null, s: PurchaseSnapshot): string | null {
+  if (!related?.uid) return null;
+  const accountId = s.obfuscatedAccountId ?? s.expiredAccountId;
+  return accountId === null || accountId === obfuscatedAccountIdFor(related.uid) ? related.uid : null;
+}
+
+/**
+ * Finishes a purchase granted to an owner. A transient failure throws so that Pub/Sub redelivers; the
+ * redelivery is a duplicate event, which finishes what is still unfinished (`syncError`). Play refusing
+ * (e.g. consumed meanwhile by a verification) stays recorded and is not retried here.
+ */
+async function finishOrRetry(deps: ApplyPlayNotificationDeps, token: string, record: PurchaseRecord, done: StoreFinish): Promise<void> {
+  const finished = await finishAtPlay(deps, token, record, { acknowledged: done.acknowledged, consumed: done.consumed });
+  if (isDomainError(finished.error) && finished.error.code === 'upstream_unavailable') {
+    throw new DomainError('upstream_unavailable', 'Could not finish the purchase at Google Play; the notification will be redelivered.', {
+      cause: finished.error,
+    });
+  }
+}
+
+async function finishUnfinished(deps: ApplyPlayNotificationDeps, n: DeveloperNotification): Promise<void> {
+  const ref = refOf(n);
+  const record = ref && (await deps.store.getPurchase(playPurchaseId(ref.token)));
+  if (ref && record?.syncError && record.uid) await finishOrRetry(deps, ref.token, record, record);
+}
+
+/**
+ * A voided order. Only revoked orders are voided; renewals share a token, so a void is per order:
+ * Play's state decides (a chargeback of a past renewal leaves an active subscription active). For a
+ * one-time purchase the refunded units are taken back. A token Play no longer knows is recorded
+ * revoked, so it can never be claimed for access.
+ */
 async function applyVoided(
   deps: ApplyPlayNotificationDeps,
   n: DeveloperNotification,
@@ -152,18 +191,39 @@ async function applyVoided(
 ): Promise<NotificationOutcome> {
   const purchaseId = playPurchaseId(v.purchaseToken);
   event.detail = { productType: v.productType, refundType: v.refundType, orderId: v.orderId ?? null };
-  if (v.refundType === VoidedRefundType.QUANTITY_BASED_PARTIAL) {
-    // Part of a multi-quantity purchase was refunded: access stays; an admin decides about credits.
-    await deps.store.recordNotice({ kind: 'play_partial_refund', purchaseId, detail: { packageName: n.packageName, orderId: v.orderId ?? null } });
-    const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, () => null);
-    return duplicate ? 'duplicate' : 'notice';
-  }
-  const now = deps.now();
   const kind = v.productType === VoidedProductType.SUBSCRIPTION ? 'subscription' : 'one_time';
+  const ref: PurchaseRef = { packageName: n.packageName, productId: '', token: v.purchaseToken };
+  const voided: PlayVoid = { orderId: v.orderId ?? null, full: kind === 'one_time' && v.refundType === VoidedRefundType.FULL };
+  for (let attempt = 1; attempt <= VOID_READ_ATTEMPTS; attempt++) {
+    let read: PlayRead;
+    try {
+      read = await readPlayPurchase(deps, ref, kind);
+    } catch (e) {
+      if (!isDomainError(e) || e.code !== 'purchase_not_found') throw e;
+      return revokeUnknown(deps, n, v, event, kind);
+    }
+    // A void must not be lost to a newer stored read (it would not know about the void): read again.
+    const outcome = await refresh(deps, event, ref, read, voided);
+    if (outcome !== 'stale') return outcome;
+  }
+  throw new DomainError('upstream_unavailable', 'The purchase kept changing while its void was applied; retry.');
+}
+
+const VOID_READ_ATTEMPTS = 3;
+
+async function revokeUnknown(
+  deps: ApplyPlayNotificationDeps,
+  n: DeveloperNotification,
+  v: NonNullable<DeveloperNotification['voidedPurchaseNotification']>,
+  event: PurchaseEvent,
+  kind: 'subscription' | 'one_time',
+): Promise<NotificationOutcome> {
+  const purchaseId = playPurchaseId(v.purchaseToken);
+  const now = deps.now();
   const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current: PurchaseRecord | null): PurchaseChange =>
     planRevoke({ purchaseId, platform: 'google_play', packageName: n.packageName, kind, orderId: v.orderId ?? null, now, current }),
   );
-  log('INFO', 'RTDN voided purchase', { purchase: purchaseId.slice(0, 12), duplicate });
+  log('INFO', 'RTDN voided purchase unknown to Play recorded revoked', { purchase: purchaseId.slice(0, 12), duplicate });
   return duplicate ? 'duplicate' : 'applied';
 }
 

@@ -1,5 +1,6 @@
 import type { CatalogProduct } from '../catalog';
 import type { AppStorePurchase } from '../model/app-store-purchase';
+import { withSoleItem } from '../model/purchase';
 import type { PurchaseChange, PurchaseRecord } from '../store/purchase-record';
 import { planClaim } from './plan-claim';
 import { planRevoke } from './plan-revoke';
@@ -62,7 +63,7 @@ function restoreReversedCredits(change: PurchaseChange): PurchaseChange {
 /** What is stored, as Apple last said it: used when the data at hand is older than what we stored. */
 export function storedAppStorePurchase(record: PurchaseRecord): AppStorePurchase {
   return {
-    snapshot: {
+    snapshot: withSoleItem({
       kind: record.kind,
       productId: record.productId,
       state: record.state,
@@ -75,8 +76,10 @@ export function storedAppStorePurchase(record: PurchaseRecord): AppStorePurchase
       quantity: record.quantity,
       obfuscatedAccountId: null,
       linkedPurchaseToken: null,
+      outOfAppExpiredToken: null,
+      expiredAccountId: null,
       autoRenewing: null,
-    },
+    }),
     revoked: record.revoked,
     familyShared: record.familyShared ?? false,
     signedAt: record.storeReadAt ?? record.updatedAt,

@@ -1,6 +1,6 @@
 import type { CatalogProduct } from '../catalog';
-import { EntitlementOverride, toGrant } from '../model/entitlements';
-import { grantsAccess, PurchaseState, type PurchaseSnapshot } from '../model/purchase';
+import { EntitlementOverride, toGrant, type GrantContext, type PurchaseGrant } from '../model/entitlements';
+import { grantsAccess, isPaid, PurchaseState, type PurchaseSnapshot } from '../model/purchase';
 import type { Platform, PurchaseChange, PurchaseRecord } from '../store/purchase-record';
 
 /**
@@ -20,13 +20,23 @@ export interface ClaimInput {
   now: Date;
   current: PurchaseRecord | null;
   linked: PurchaseRecord | null;
+  /** Whether the store took the purchase back for good (default: as stored). */
+  revoked?: boolean;
+  /** When the store's state was read (default `now`): the record keeps it so older reads never win. */
+  readAt?: Date;
+  /**
+   * What the purchase grants, for a token of several products (Play); default: `product`'s grant of
+   * the snapshot. `active` and `expiresAt`, when given, describe the whole token (its catalog items).
+   */
+  grantWith?: (ctx: GrantContext) => PurchaseGrant & { active?: boolean; expiresAt?: Date | null };
 }
 
 /** Pure: what the claim writes, given what is stored now. */
 export function planClaim(i: ClaimInput): PurchaseChange {
-  const revoked = i.current?.revoked ?? false;
+  const revoked = i.revoked ?? i.current?.revoked ?? false;
   const superseded = Boolean(i.current?.supersededBy);
-  const grant = toGrant(i.product, i.snapshot, { now: i.now, revoked, superseded });
+  const ctx: GrantContext = { now: i.now, revoked, superseded };
+  const grant: ReturnType<NonNullable<ClaimInput['grantWith']>> = i.grantWith ? i.grantWith(ctx) : toGrant(i.product, i.snapshot, ctx);
   // credits go to an owner, once; an unowned purchase is credited when its owner claims it
   const owesCredit = i.uid !== null && !i.current?.credited && Object.keys(grant.credits).length > 0;
   const purchase: PurchaseRecord = {
@@ -38,8 +48,8 @@ export function planClaim(i: ClaimInput): PurchaseChange {
     productType: i.product.type,
     kind: i.snapshot.kind,
     state: i.snapshot.state,
-    active: !revoked && !superseded && grantsAccess(i.snapshot, i.now),
-    expiresAt: i.snapshot.expiresAt,
+    active: grant.active ?? (!revoked && !superseded && grantsAccess(i.snapshot, i.now)),
+    expiresAt: grant.expiresAt !== undefined ? grant.expiresAt : i.snapshot.expiresAt,
     purchasedAt: i.snapshot.purchasedAt,
     orderId: i.snapshot.orderId,
     test: i.snapshot.test,
@@ -52,13 +62,15 @@ export function planClaim(i: ClaimInput): PurchaseChange {
     creditsReversed: i.current?.creditsReversed ?? null,
     supersededBy: i.current?.supersededBy ?? null,
     linkedPurchaseId: i.linkedPurchaseId,
-    storeReadAt: i.now,
+    storeReadAt: i.readAt ?? i.now,
     createdAt: i.current?.createdAt ?? i.now,
     updatedAt: i.now,
   };
   const change: PurchaseChange = { purchase };
   if (owesCredit) change.credit = grant.credits;
-  if (i.linkedPurchaseId) change.linked = supersede(i.linked, i.linkedPurchaseId, i.purchaseId, purchase);
+  // Only a paid replacement replaces: a plan change still pending, or canceled before payment
+  // (SUBSCRIPTION_PENDING_PURCHASE_CANCELED), leaves the existing subscription as it is.
+  if (i.linkedPurchaseId && isPaid(i.snapshot)) change.linked = supersede(i.linked, i.linkedPurchaseId, i.purchaseId, purchase);
   return change;
 }
 

@@ -80,9 +80,7 @@ async function perform(deps: RefundDeps, req: RefundRequest, purchaseId: string)
   if (record?.platform === 'app_store') throw appleRefusal();
 
   const ref: PurchaseRef = { packageName: req.packageName, productId: record?.productId ?? '', token: req.purchaseToken };
-  // A purchase we never recorded can only be looked up as a subscription (one-time lookups need the product id).
-  const kind: 'one_time' | 'subscription' =
-    record?.kind ?? (await deps.play.getSubscriptionPurchase(ref).then(() => 'subscription' as const));
+  const kind = record?.kind ?? (await kindAtPlay(deps, ref));
   if (kind === 'one_time' && req.action === 'cancel') {
     throw new DomainError('failed_precondition', 'Only subscriptions can be canceled; refund or revoke a one-time purchase instead.');
   }
@@ -128,6 +126,18 @@ const appleRefusal = () =>
     'failed_precondition',
     'This is an App Store purchase: Apple lets only the customer ask for a refund (reportaproblem.apple.com); Apple\'s REFUND/REVOKE notifications then end the entitlement.',
   );
+
+/** A purchase we never recorded: Play says whether the token is a subscription or a one-time purchase. */
+async function kindAtPlay(deps: RefundDeps, ref: PurchaseRef): Promise<'one_time' | 'subscription'> {
+  try {
+    await deps.play.getSubscriptionPurchase(ref);
+    return 'subscription';
+  } catch (e) {
+    if (!(e instanceof DomainError) || e.code !== 'purchase_not_found') throw e;
+    await deps.play.getProductPurchase(ref);
+    return 'one_time';
+  }
+}
 
 /** The order a refund applies to: a one-time purchase's order, or a subscription's latest successful one. */
 async function orderToRefund(deps: RefundDeps, ref: PurchaseRef, kind: 'one_time' | 'subscription', record: PurchaseRecord | null): Promise<string> {

@@ -1,22 +1,17 @@
+import type { KeyObject } from 'node:crypto';
 import type { Catalog } from '../catalog';
-import { findProduct, type CatalogProduct } from '../catalog';
+import { findProduct } from '../catalog';
 import { DomainError } from '../errors';
 import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
 import { EntitlementOverride } from '../model/entitlements';
-import {
-  fromProductPurchase,
-  fromSubscriptionPurchase,
-  isCanceledBeforeUse,
-  isPaid,
-  PurchaseState,
-  type PurchaseSnapshot,
-} from '../model/purchase';
+import { isCanceledBeforeUse, PurchaseState, type PurchaseSnapshot } from '../model/purchase';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import { checkSignedPurchase } from '../play/signature';
-import type { KeyObject } from 'node:crypto';
-import type { PurchaseRecord, PurchaseStore } from '../store/purchase-record';
-import { planClaim } from './plan-claim';
+import type { CommitResult, PurchaseStore } from '../store/purchase-record';
+import { finishAtPlay } from './finish-at-play';
+import { planPlayChange, relatedPurchaseId } from './plan-play-change';
+import { readPlayPurchase, type PlayRead } from './read-play-purchase';
 import type { VerifyResult } from './verify-result';
 
 export interface VerifyPlayDeps {
@@ -36,6 +31,11 @@ export interface VerifyPlayRequest {
   signature?: string | undefined;
 }
 
+/** Reads of Play that lose to a newer stored one are retried this many times in all. */
+const READ_ATTEMPTS = 3;
+
+class StaleRead extends Error {}
+
 /**
  * verifyPurchase for Google Play: request -> catalog -> Play (authoritative) -> pure model -> one
  * transaction (claim + grant/credit) -> acknowledge/consume at Play -> result.
@@ -46,14 +46,30 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
   }
   const product = findProduct(deps.catalog, req.productId);
   checkSignedPurchase({ keys: deps.licenseKeys, request: req });
-
   const ref: PurchaseRef = { packageName: req.packageName, productId: req.productId, token: req.purchaseToken };
-  const snapshot =
-    product.type === 'subscription'
-      ? fromSubscriptionPurchase(await deps.play.getSubscriptionPurchase(ref), req.productId)
-      : fromProductPurchase(await deps.play.getProductPurchase(ref), req.productId);
+  const kind = product.type === 'subscription' ? 'subscription' : 'one_time';
 
-  if (snapshot.obfuscatedAccountId !== null && snapshot.obfuscatedAccountId !== obfuscatedAccountIdFor(uid)) {
+  for (let attempt = 1; ; attempt++) {
+    const read = await readPlayPurchase(deps, ref, kind, req.productId);
+    try {
+      return await claim(deps, uid, req, read);
+    } catch (e) {
+      if (!(e instanceof StaleRead)) throw e;
+      if (attempt >= READ_ATTEMPTS) {
+        throw new DomainError('upstream_unavailable', 'This purchase is changing at Google Play right now; retry shortly.', {
+          retryAfterSeconds: 2,
+        });
+      }
+    }
+  }
+}
+
+async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, read: PlayRead): Promise<VerifyResult<'google_play'>> {
+  const { snapshot, product, readAt } = read;
+  // The account binding the app set at purchase time is the strongest statement of ownership. An
+  // out-of-app re-subscribe has none of its own; the expired subscription's binding stands for it.
+  const accountId = snapshot.obfuscatedAccountId ?? snapshot.expiredAccountId;
+  if (accountId !== null && accountId !== obfuscatedAccountIdFor(uid)) {
     throw new DomainError('account_mismatch', 'This purchase was made for another account of this app.');
   }
   if (snapshot.state === PurchaseState.PENDING) {
@@ -61,61 +77,53 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
       retryAfterSeconds: 60,
     });
   }
-
   const purchaseId = playPurchaseId(req.purchaseToken);
-  const linkedPurchaseId = snapshot.linkedPurchaseToken ? playPurchaseId(snapshot.linkedPurchaseToken) : null;
+  const relatedId = relatedPurchaseId(snapshot);
   const canceled = isCanceledBeforeUse(snapshot);
   const now = deps.now();
 
-  const result = await deps.store.commitPurchaseChange({ purchaseId, linkedPurchaseId }, (current, linked) => {
+  const result: CommitResult = await deps.store.commitPurchaseChange({ purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
     if (current?.uid && current.uid !== uid) {
       throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
     }
-    if (linked?.uid && linked.uid !== uid) {
+    // Without an account binding, the purchase this one replaces (or follows) decides who owns it.
+    if (related?.uid && related.uid !== uid && accountId === null) {
       throw new DomainError('purchase_claimed', 'This subscription replaces one that belongs to another user.');
     }
     // A canceled purchase is claimed by nobody; its owner's record is updated so access ends.
     if (canceled && !current?.uid) throw canceledError(snapshot);
-    // The owner's record already holds a newer read of Play (a concurrent verify or RTDN, or this
-    // transaction retried after its request gave up): never write an older state over it.
-    if (current?.uid === uid && current.storeReadAt && current.storeReadAt > now) return { purchase: current };
-    return planClaim({
-      purchaseId,
-      linkedPurchaseId,
-      uid,
-      platform: 'google_play',
-      packageName: req.packageName,
-      product,
-      snapshot,
-      now,
-      current,
-      linked,
-    });
+    // Whoever owns the record, a read that started before the stored one never overwrites it.
+    if (current?.storeReadAt && current.storeReadAt > readAt) throw new StaleRead();
+    return planPlayChange({ purchaseId, uid, packageName: req.packageName, catalog: deps.catalog, snapshot, readAt, now, current, related });
   });
   if (canceled) throw canceledError(snapshot);
 
-  const synced = await syncWithPlay(deps, ref, product, snapshot, result.purchase);
+  const finished = await finishAtPlay(deps, req.purchaseToken, result.purchase, {
+    acknowledged: snapshot.acknowledged,
+    consumed: snapshot.consumed,
+  });
   log('INFO', 'purchase verified', {
     purchase: purchaseId.slice(0, 12),
     token: fingerprint(req.purchaseToken),
-    productId: req.productId,
+    productId: snapshot.productId,
     state: snapshot.state,
   });
+  const record = result.purchase;
   return {
     purchase: {
       id: purchaseId,
       platform: 'google_play',
       packageName: req.packageName,
-      productId: req.productId,
+      productId: record.productId,
       productType: product.type,
-      state: result.purchase.revoked ? EntitlementOverride.REVOKED : result.purchase.state,
-      active: result.purchase.active,
-      expiresAt: result.purchase.expiresAt,
-      orderId: result.purchase.orderId,
-      test: result.purchase.test,
-      acknowledged: synced.acknowledged,
-      consumed: synced.consumed,
-      quantity: result.purchase.quantity,
+      state: record.revoked ? EntitlementOverride.REVOKED : record.state,
+      active: record.active,
+      expiresAt: record.expiresAt,
+      orderId: record.orderId,
+      test: record.test,
+      acknowledged: finished.acknowledged,
+      consumed: finished.consumed,
+      quantity: record.quantity,
     },
     entitlements: result.entitlements,
     balances: result.balances,
@@ -130,44 +138,3 @@ function canceledError(s: PurchaseSnapshot): DomainError {
       : 'This subscription was canceled before its payment completed; it grants nothing.',
   );
 }
-
-/**
- * After the grant is committed: consume consumables, acknowledge the rest. A failure keeps the grant,
- * is recorded on the purchase, and the next verification retries (Play refunds what stays
- * unacknowledged for 3 days).
- */
-async function syncWithPlay(
-  deps: VerifyPlayDeps,
-  ref: PurchaseRef,
-  product: CatalogProduct,
-  snapshot: PurchaseSnapshot,
-  record: PurchaseRecord,
-): Promise<{ acknowledged: boolean; consumed: boolean }> {
-  const state = { acknowledged: snapshot.acknowledged, consumed: snapshot.consumed };
-  if (!isPaid(snapshot) || record.revoked || isCanceledBeforeUse(snapshot)) return state;
-  const consume = product.type === 'consumable' && snapshot.state === PurchaseState.PURCHASED && !snapshot.consumed;
-  const acknowledge = product.type !== 'consumable' && !snapshot.acknowledged;
-  if (!consume && !acknowledge) return state;
-  try {
-    if (consume) {
-      await deps.play.consumeProduct(ref);
-      state.consumed = true;
-    } else if (product.type === 'subscription') {
-      await deps.play.acknowledgeSubscription(ref);
-      state.acknowledged = true;
-    } else {
-      await deps.play.acknowledgeProduct(ref);
-      state.acknowledged = true;
-    }
-    await deps.store.recordStoreSync(record.id, { ...state, syncError: null });
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    log('WARNING', consume ? 'consume failed; retried on next verify' : 'acknowledge failed; retried on next verify', {
-      purchase: record.id.slice(0, 12),
-      error: message,
-    });
-    await deps.store.recordStoreSync(record.id, { syncError: message }).catch(() => undefined);
-  }
-  return state;
-}
-

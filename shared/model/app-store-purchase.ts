@@ -2,7 +2,7 @@ import type { AppStoreRenewalInfo } from '../app-store/renewal-info';
 import { AppStoreProductType, OwnershipType, type AppStoreTransaction } from '../app-store/transaction';
 import type { CatalogProduct } from '../catalog';
 import { DomainError } from '../errors';
-import { PurchaseState, type PurchaseSnapshot } from './purchase';
+import { PurchaseState, withSoleItem, type PurchaseSnapshot } from './purchase';
 
 /**
  * Apple's data -> the store-neutral purchase snapshot. Pure: no I/O, `now` is given. States use the
@@ -62,27 +62,29 @@ export function fromAppStore(state: AppStoreState, product: CatalogProduct, now:
     quantity: tx.quantity ?? 1,
     obfuscatedAccountId: tx.appAccountToken?.toLowerCase() ?? null,
     linkedPurchaseToken: null, // upgrades keep the originalTransactionId: nothing is replaced
+    outOfAppExpiredToken: null,
+    expiredAccountId: null,
   };
   const familyShared = tx.inAppOwnershipType === OwnershipType.FAMILY_SHARED;
   const signedAt = new Date(state.signedAt);
 
   if (product.type !== 'subscription') {
     const revoked = tx.revocationDate !== undefined;
-    const snapshot: PurchaseSnapshot = {
+    const snapshot = withSoleItem({
       ...base,
       kind: 'one_time',
       // the shared vocabulary for a refunded one-time purchase (as Play's purchaseState 1)
       state: revoked ? PurchaseState.CANCELED : PurchaseState.PURCHASED,
       expiresAt: null,
       autoRenewing: null,
-    };
+    });
     return { snapshot, revoked, familyShared, signedAt };
   }
 
   const status = state.status ?? deriveStatus(tx, state.renewalInfo, now);
   const renewal = state.renewalInfo;
   const expires = tx.expiresDate === undefined ? null : new Date(tx.expiresDate);
-  const snapshot: PurchaseSnapshot = {
+  const snapshot = withSoleItem({
     ...base,
     kind: 'subscription',
     state: subscriptionState(status, renewal),
@@ -91,7 +93,7 @@ export function fromAppStore(state: AppStoreState, product: CatalogProduct, now:
         ? new Date(renewal.gracePeriodExpiresDate)
         : expires,
     autoRenewing: renewal?.autoRenewStatus === undefined ? null : renewal.autoRenewStatus === 1,
-  };
+  });
   return { snapshot, revoked: status === AppleSubscriptionStatus.REVOKED, familyShared, signedAt };
 }
 

@@ -1,5 +1,7 @@
 import type { CatalogProduct } from '../catalog';
-import { grantsAccess, isPaid, PurchaseState, type PurchaseSnapshot } from './purchase';
+import { DomainError } from '../errors';
+import { addDuration, parseDuration } from './duration';
+import { grantsAccess, isPaid, PurchaseState, type PurchaseItem, type PurchaseSnapshot } from './purchase';
 
 /**
  * Purchase snapshot -> what it grants. Pure. An entitlement can be granted by several purchases of the
@@ -45,7 +47,7 @@ export function toGrant(product: CatalogProduct, snapshot: PurchaseSnapshot, ctx
       : snapshot.state;
   const source: EntitlementSource = {
     active: !ctx.revoked && !ctx.superseded && grantsAccess(snapshot, ctx.now),
-    expiresAt: product.type === 'subscription' ? snapshot.expiresAt : null,
+    expiresAt: snapshot.expiresAt,
     productId: snapshot.productId,
     state,
   };
@@ -53,6 +55,68 @@ export function toGrant(product: CatalogProduct, snapshot: PurchaseSnapshot, ctx
   for (const id of product.entitlements) entitlements[id] = source;
   return { entitlements, credits: {} };
 }
+
+export interface ItemsGrantContext extends GrantContext {
+  /** Units of each product taken back by the store (Play's quantity-based partial refunds). */
+  revokedUnits?: Record<string, number>;
+}
+
+export interface ItemsGrant extends PurchaseGrant {
+  /** Whether any item still grants access (or, for consumables, stands paid and not taken back). */
+  active: boolean;
+  /** The latest end of access over the items: subscription expiries and rental ends; null = lifetime. */
+  expiresAt: Date | null;
+}
+
+/**
+ * A token that holds several products (Play add-ons, multi-product one-time purchases): each item
+ * grants what its catalog product grants, with its own expiry; an entitlement granted by two items
+ * shows the better of the two. Items not in the catalog grant nothing.
+ */
+export function toItemsGrant(
+  productOf: (productId: string) => CatalogProduct | undefined,
+  snapshot: PurchaseSnapshot,
+  ctx: ItemsGrantContext,
+): ItemsGrant {
+  const out: ItemsGrant = { entitlements: {}, credits: {}, active: false, expiresAt: null };
+  const ends: (number | null)[] = [];
+  for (const item of snapshot.items) {
+    const product = productOf(item.productId);
+    if (!product) continue;
+    const revoked = ctx.revoked || (ctx.revokedUnits?.[item.productId] ?? 0) >= item.quantity;
+    const itemSnapshot: PurchaseSnapshot = {
+      ...snapshot,
+      productId: item.productId,
+      quantity: item.quantity,
+      expiresAt: snapshot.kind === 'subscription' ? item.expiresAt : rentalEnd(product, item, snapshot),
+    };
+    const grant = toGrant(product, itemSnapshot, { ...ctx, revoked });
+    for (const [balance, amount] of Object.entries(grant.credits)) out.credits[balance] = (out.credits[balance] ?? 0) + amount;
+    for (const [id, source] of Object.entries(grant.entitlements)) {
+      const held = out.entitlements[id];
+      if (!held || betterSource(source, held)) out.entitlements[id] = source;
+    }
+    out.active ||= !revoked && !ctx.superseded && grantsAccess(itemSnapshot, ctx.now);
+    ends.push(itemSnapshot.expiresAt?.getTime() ?? null);
+  }
+  out.expiresAt = ends.length === 0 || ends.includes(null) ? null : new Date(Math.max(...(ends as number[])));
+  return out;
+}
+
+/** A rental ends its catalog duration after the purchase completed; it never grants for life. */
+function rentalEnd(product: CatalogProduct, item: PurchaseItem, snapshot: PurchaseSnapshot): Date | null {
+  if (!item.rental) return null;
+  const duration = product.type === 'non_consumable' && product.duration ? parseDuration(product.duration) : null;
+  if (!duration) {
+    throw new DomainError('internal', `"${item.productId}" was bought as a rental, but its catalog entry has no "duration"; add one (e.g. "P30D").`);
+  }
+  // Play sets the completion time once paid; without one there is no start to count from, and a
+  // rental must never fall back to lifetime access.
+  return snapshot.purchasedAt ? addDuration(snapshot.purchasedAt, duration) : new Date(0);
+}
+
+const betterSource = (a: EntitlementSource, b: EntitlementSource): boolean =>
+  a.active !== b.active ? a.active : (a.expiresAt?.getTime() ?? Infinity) > (b.expiresAt?.getTime() ?? Infinity);
 
 export interface EntitlementView extends EntitlementSource {
   purchaseId: string;

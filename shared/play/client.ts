@@ -5,10 +5,11 @@ import { DomainError } from '../errors';
 import { log } from '../log';
 import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
+import { ZodError, type ZodType } from 'zod';
 import {
-  ProductPurchaseSchema,
+  ProductPurchaseV2Schema,
   SubscriptionPurchaseV2Schema,
-  type ProductPurchase,
+  type ProductPurchaseV2,
   type SubscriptionPurchaseV2,
 } from './resources';
 
@@ -24,7 +25,8 @@ export interface PurchaseRef {
  * simulator) through the generated client; tests about logic may swap in a fake.
  */
 export interface PlayPurchases {
-  getProductPurchase(ref: PurchaseRef): Promise<ProductPurchase>;
+  /** purchases.productsv2: every one-time purchase, whatever its products (ref.productId is not needed). */
+  getProductPurchase(ref: PurchaseRef): Promise<ProductPurchaseV2>;
   getSubscriptionPurchase(ref: PurchaseRef): Promise<SubscriptionPurchaseV2>;
   acknowledgeProduct(ref: PurchaseRef): Promise<void>;
   acknowledgeSubscription(ref: PurchaseRef): Promise<void>;
@@ -86,12 +88,20 @@ function describe(error: unknown): HttpFailure {
   };
 }
 
-/** 429, 5xx and failures with no response at all (refused, reset, timed out) are worth another try. */
+/**
+ * Worth another try here: 409 concurrentUpdate (Play asks for a retry with backoff), 429, 5xx and
+ * failures with no response at all (refused, reset, timed out).
+ */
 export function isTransientPlayError(error: unknown): boolean {
   const { status } = describe(error);
-  return status === undefined || status === 429 || status >= 500;
+  return status === undefined || status === 409 || status === 429 || status >= 500;
 }
 
+/**
+ * Play's answer as a domain error. Only answers about the purchase itself are the caller's 4xx; our
+ * own faults (credentials, permissions, outages) are 503, so an app never reads them as "invalid
+ * purchase" and Pub/Sub redelivers notifications until the operator has fixed them.
+ */
 function toDomain(error: unknown, what: string, ref: PurchaseRef): DomainError {
   const f = describe(error);
   if (isTransientPlayError(error)) {
@@ -100,21 +110,44 @@ function toDomain(error: unknown, what: string, ref: PurchaseRef): DomainError {
       cause: error,
     });
   }
+  if (f.status === 401 || f.status === 403) {
+    log('ERROR', 'Google Play refused our credentials: give the service account access to this app in Play Console (Users and permissions: view app information and financial data, manage orders and subscriptions)', {
+      what,
+      packageName: ref.packageName,
+      status: f.status,
+      reason: f.reason,
+      playMessage: f.message,
+    });
+    return new DomainError('upstream_unavailable', 'The server cannot query Google Play right now; retry later.', {
+      retryAfterSeconds: 60,
+      cause: error,
+    });
+  }
   if (f.status === 404 || f.status === 410 || (f.status === 400 && f.reason === 'invalidValue')) {
     return new DomainError(
       'purchase_not_found',
-      `Google Play does not know this purchase token for package "${ref.packageName}" and product "${ref.productId}".`,
+      `Google Play does not know this purchase token for package "${ref.packageName}"${ref.productId ? ` and product "${ref.productId}"` : ''}.`,
       { cause: error },
     );
-  }
-  if (f.status === 401 || f.status === 403) {
-    log('ERROR', 'Play refused our credentials', { what, status: f.status, reason: f.reason, playMessage: f.message });
-    return new DomainError('internal', 'The server is not allowed to query Google Play for this app.', { cause: error });
   }
   return new DomainError('failed_precondition', `Google Play refused ${what}: ${f.message}`, {
     details: { playStatus: f.status, playReason: f.reason },
     cause: error,
   });
+}
+
+/** A Play answer we cannot read is not the purchase's fault: 503, logged for the operator. */
+function parseResource<T>(schema: ZodType<T>, data: unknown, what: string): T {
+  try {
+    return schema.parse(data);
+  } catch (e) {
+    const detail = e instanceof ZodError ? e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(e);
+    log('ERROR', 'Google Play answered in a shape we cannot read', { what, detail });
+    throw new DomainError('upstream_unavailable', `Google Play's answer to ${what} could not be read; retry later.`, {
+      retryAfterSeconds: 60,
+      cause: e,
+    });
+  }
 }
 
 export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
@@ -170,16 +203,16 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
       );
     },
     async getProductPurchase(ref) {
-      const data = await call('purchases.products.get', ref, () =>
-        api.purchases.products.get({ packageName: ref.packageName, productId: ref.productId, token: ref.token }, callOptions),
+      const data = await call('purchases.productsv2.getproductpurchasev2', ref, () =>
+        api.purchases.productsv2.getproductpurchasev2({ packageName: ref.packageName, token: ref.token }, callOptions),
       );
-      return ProductPurchaseSchema.parse(data);
+      return parseResource(ProductPurchaseV2Schema, data, 'purchases.productsv2.getproductpurchasev2');
     },
     async getSubscriptionPurchase(ref) {
       const data = await call('purchases.subscriptionsv2.get', ref, () =>
         api.purchases.subscriptionsv2.get({ packageName: ref.packageName, token: ref.token }, callOptions),
       );
-      return SubscriptionPurchaseV2Schema.parse(data);
+      return parseResource(SubscriptionPurchaseV2Schema, data, 'purchases.subscriptionsv2.get');
     },
     async acknowledgeProduct(ref) {
       await call('purchases.products.acknowledge', ref, () =>

@@ -43,7 +43,8 @@ const OneTimeProductNotificationSchema = z.looseObject({
   version: z.string().optional(),
   notificationType: z.number().int().positive(),
   purchaseToken: token,
-  sku: z.string().min(1).max(150),
+  /** Absent for multi-product purchases; productsv2 needs no product id anyway. */
+  sku: z.string().min(1).max(150).optional(),
 });
 
 const VoidedPurchaseNotificationSchema = z.looseObject({

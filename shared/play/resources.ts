@@ -1,33 +1,52 @@
 import { z } from 'zod';
 
 /**
- * The Play Developer API resources we read, as Play sends them (int64 values as strings, V2 times as
- * RFC 3339). Loose objects: Play adds fields over time and an unknown field must not fail a purchase.
+ * The Play Developer API resources we read (the V2 ones: string enums, RFC 3339 times), as Play sends
+ * them. Loose objects: Play adds fields over time and an unknown field must not fail a purchase.
  */
-const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => Number(v));
 const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
 
-/** purchases.products.get. Codes: purchaseState 0 purchased / 1 canceled / 2 pending. */
-export const ProductPurchaseSchema = z.looseObject({
-  kind: opt(z.string()),
-  purchaseTimeMillis: opt(int64),
-  purchaseState: opt(z.number().int()),
-  consumptionState: opt(z.number().int()),
-  acknowledgementState: opt(z.number().int()),
-  purchaseType: opt(z.number().int()),
-  orderId: opt(z.string()),
-  productId: opt(z.string()),
-  purchaseToken: opt(z.string()),
-  quantity: opt(z.number().int()),
-  refundableQuantity: opt(z.number().int()),
-  regionCode: opt(z.string()),
+const accountIdentifiers = z.looseObject({
+  externalAccountId: opt(z.string()),
   obfuscatedExternalAccountId: opt(z.string()),
   obfuscatedExternalProfileId: opt(z.string()),
 });
-export type ProductPurchase = z.infer<typeof ProductPurchaseSchema>;
 
-export const ProductPurchaseState = { PURCHASED: 0, CANCELED: 1, PENDING: 2 } as const;
-export const ProductPurchaseType = { TEST: 0, PROMO: 1, REWARDED: 2 } as const;
+export const ProductPurchaseState = { PURCHASED: 'PURCHASED', CANCELLED: 'CANCELLED', PENDING: 'PENDING' } as const;
+export const ConsumptionState = {
+  YET_TO_BE_CONSUMED: 'CONSUMPTION_STATE_YET_TO_BE_CONSUMED',
+  CONSUMED: 'CONSUMPTION_STATE_CONSUMED',
+} as const;
+
+const ProductLineItemSchema = z.looseObject({
+  productId: z.string().min(1),
+  productOfferDetails: opt(
+    z.looseObject({
+      consumptionState: opt(z.string()),
+      quantity: opt(z.number().int().nonnegative()),
+      refundableQuantity: opt(z.number().int().nonnegative()),
+      offerId: opt(z.string()),
+      purchaseOptionId: opt(z.string()),
+      rentOfferDetails: opt(z.looseObject({})),
+      preorderOfferDetails: opt(z.looseObject({ preorderReleaseTime: opt(z.string()) })),
+    }),
+  ),
+});
+
+/** purchases.productsv2.getproductpurchasev2: one token, one or more one-time products. */
+export const ProductPurchaseV2Schema = z.looseObject({
+  kind: opt(z.string()),
+  productLineItem: opt(z.array(ProductLineItemSchema)),
+  purchaseStateContext: opt(z.looseObject({ purchaseState: opt(z.string()) })),
+  acknowledgementState: opt(z.string()),
+  orderId: opt(z.string()),
+  purchaseCompletionTime: opt(z.iso.datetime({ offset: true })),
+  regionCode: opt(z.string()),
+  obfuscatedExternalAccountId: opt(z.string()),
+  obfuscatedExternalProfileId: opt(z.string()),
+  testPurchaseContext: opt(z.looseObject({ fopType: opt(z.string()) })),
+});
+export type ProductPurchaseV2 = z.infer<typeof ProductPurchaseV2Schema>;
 
 export const SubscriptionState = {
   UNSPECIFIED: 'SUBSCRIPTION_STATE_UNSPECIFIED',
@@ -67,12 +86,10 @@ export const SubscriptionPurchaseV2Schema = z.looseObject({
   latestOrderId: opt(z.string()),
   regionCode: opt(z.string()),
   testPurchase: opt(z.looseObject({})),
-  externalAccountIdentifiers: opt(
-    z.looseObject({
-      externalAccountId: opt(z.string()),
-      obfuscatedExternalAccountId: opt(z.string()),
-      obfuscatedExternalProfileId: opt(z.string()),
-    }),
+  externalAccountIdentifiers: opt(accountIdentifiers),
+  /** A re-subscribe made in the Play Store after expiry; removed once acknowledged. */
+  outOfAppPurchaseContext: opt(
+    z.looseObject({ expiredPurchaseToken: opt(z.string()), expiredExternalAccountIdentifiers: opt(accountIdentifiers) }),
   ),
   pausedStateContext: opt(z.looseObject({ autoResumeTime: opt(z.string()) })),
   canceledStateContext: opt(z.looseObject({})),

@@ -39,6 +39,7 @@ function revive<T>(value: unknown): T {
 
 /** gRPC codes worth a retry by the caller: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE. */
 const TRANSIENT = new Set([1, 2, 4, 8, 10, 13, 14]);
+const ALREADY_EXISTS = 6;
 
 export function isTransientFirestoreError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
@@ -203,11 +204,14 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
       }
     },
 
-    async recordNotice(notice) {
+    async recordNotice({ id, ...notice }) {
+      const doc = { ...notice, status: 'open', createdAt: new Date() };
       try {
         countCall('firestore:write');
-        await db.collection(Collections.adminNotices).add({ ...notice, status: 'open', createdAt: new Date() });
+        if (id === undefined) await db.collection(Collections.adminNotices).add(doc);
+        else await db.collection(Collections.adminNotices).doc(id).create(doc);
       } catch (e) {
+        if ((e as { code?: unknown }).code === ALREADY_EXISTS) return; // recorded by an earlier delivery
         throw mapError(e);
       }
     },

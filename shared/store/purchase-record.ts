@@ -37,10 +37,26 @@ export interface PurchaseRecord {
   linkedPurchaseId: string | null;
   /** When the store's authoritative state behind this record was read: older reads never overwrite it. */
   storeReadAt?: Date | null;
+  /** Play: the token's products (a base plan and add-ons, or several one-time products). */
+  items?: PurchaseItemRecord[];
+  /** Play one-time: units of each product taken back by voided refunds (quantity-based partial refunds). */
+  revokedUnits?: Record<string, number> | null;
+  /** Play: orders seen voided (renewals share the token, so voids are per order). */
+  voidedOrderIds?: string[];
+  /** Last failure finishing the purchase at the store (acknowledge/consume); null once finished. */
+  syncError?: string | null;
   /** App Store only: granted through Family Sharing rather than bought by the owner. */
   familyShared?: boolean;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface PurchaseItemRecord {
+  productId: string;
+  expiresAt: Date | null;
+  orderId: string | null;
+  quantity: number;
+  refundableQuantity: number;
 }
 
 /** A change to one purchase (and the one it replaces), planned purely from what is stored now. */
@@ -88,6 +104,8 @@ export interface DeadLetter {
 
 /** Something an admin must look at (a pending refund review, a consumption request). */
 export interface AdminNotice {
+  /** A stable id makes recording idempotent: a redelivered notification adds no second copy. */
+  id?: string;
   kind: string;
   purchaseId?: string | null;
   detail: Record<string, unknown>;

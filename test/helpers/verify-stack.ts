@@ -87,9 +87,23 @@ export async function startFunctionsStack(
     return { status: res.status, headers: res.headers, json, text };
   }
 
+  /** Delivers a notification straight to playRtdn the way a Pub/Sub push does (same messageId = redelivery). */
+  async function pushRtdn(notification: unknown, messageId: string = randomBytes(8).toString('hex')): Promise<number> {
+    if (!rtdn) throw new Error('startFunctionsStack({ rtdn: true }) serves playRtdn');
+    const data = Buffer.from(typeof notification === 'string' ? notification : JSON.stringify(notification)).toString('base64');
+    const res = await fetch(new URL(`projects/${projectId}/topics/play-rtdn`, rtdn.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ subscription: `projects/${projectId}/subscriptions/direct`, message: { data, messageId, attributes: {} } }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
   return {
     projectId,
     sim,
+    pushRtdn,
     url,
     db,
     idToken,

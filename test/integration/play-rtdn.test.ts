@@ -23,16 +23,7 @@ const purchase = async (token: string) => (await s.db.doc(`purchases/${sha256(to
 const verify = (uid: string, productId: string, purchaseToken: string) =>
   s.post({ packageName: PACKAGE, productId, purchaseToken }, { uid });
 
-/** Delivers a notification straight to playRtdn the way a Pub/Sub push does (same messageId = redelivery). */
-async function push(notification: unknown, messageId = randomUUID()) {
-  const data = Buffer.from(typeof notification === 'string' ? notification : JSON.stringify(notification)).toString('base64');
-  const res = await fetch(new URL(`projects/${s.projectId}/topics/play-rtdn`, s.rtdnUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ subscription: `projects/${s.projectId}/subscriptions/direct`, message: { data, messageId, attributes: {} } }),
-  });
-  return res.status;
-}
+const push = (notification: unknown, messageId?: string) => s.pushRtdn(notification, messageId);
 const subNotification = (token: string, notificationType: number) => ({
   version: '1.0',
   packageName: PACKAGE,

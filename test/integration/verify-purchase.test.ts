@@ -380,7 +380,22 @@ describe('refusals: every error of the contract, and nothing written', () => {
     await s.sim.transition(p.purchaseToken, 'refund', { revoke: true });
     const res = await s.post(body('remove_ads', p.purchaseToken), { uid: owner });
     expect(res.status).toBe(410);
-    expect(await entitlementDoc(owner, 'no_ads')).toMatchObject({ active: false, state: 'canceled' });
+    expect(await entitlementDoc(owner, 'no_ads')).toMatchObject({ active: false, state: 'revoked' });
+    expect(await purchaseDoc(p.purchaseToken)).toMatchObject({ revoked: true, active: false });
+  });
+
+  it('410 for the owner of a consumable refunded at Play (no notification here): credits taken back once', async () => {
+    const owner = newUid();
+    const p = await buy({ type: 'product', productId: 'coins_100', quantity: 2 });
+    expect((await s.post(body('coins_100', p.purchaseToken), { uid: owner })).json.balances).toEqual({ coins: 200 });
+    await s.sim.transition(p.purchaseToken, 'refund', { revoke: true });
+    for (let i = 0; i < 2; i++) {
+      const res = await s.post(body('coins_100', p.purchaseToken), { uid: owner });
+      expect(res.status).toBe(410);
+      expect(res.json.error.code).toBe('purchase_canceled');
+    }
+    expect((await s.db.doc(`users/${owner}`).get()).data()?.balances).toEqual({ coins: 0 });
+    expect(await purchaseDoc(p.purchaseToken)).toMatchObject({ revoked: true, creditsReversed: { coins: 200 } });
   });
 
   it('413 payload_too_large', async () => {
