@@ -4,6 +4,7 @@ import { createRuntime, type Runtime } from '../shared/runtime';
 import { appStoreNotificationsHandler } from './app-store-notifications';
 import { answerBodyParseErrorsAsJson } from './body-parse-errors';
 import { playRtdnHandler } from './play-rtdn';
+import { reconcilePurchasesHandler } from './reconcile-purchases';
 import { refundPurchaseHandler } from './refund-purchase';
 import { verifyPurchaseHandler } from './verify-purchase';
 
@@ -31,3 +32,4 @@ http('verifyPurchase', verifyPurchaseHandler(runtime));
 cloudEvent('playRtdn', playRtdnHandler(runtime));
 http('refundPurchase', refundPurchaseHandler(runtime));
 http('appStoreNotifications', appStoreNotificationsHandler(runtime));
+cloudEvent('reconcilePurchases', reconcilePurchasesHandler(runtime));

@@ -3,7 +3,9 @@ import { createAppStore, type AppStore } from './app-store/adapter';
 import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
 import type { Config } from './config';
 import { createPlayClient, type PlayPurchases } from './play/client';
-import { createFirestoreStore } from './store/firestore';
+import { createFirestoreStore, withDeadline } from './store/firestore';
+import { createFirestoreReconcileStore } from './store/firestore-reconcile';
+import type { ReconcileStore } from './store/reconcile-store';
 import type { PurchaseStore } from './store/purchase-record';
 
 /**
@@ -14,6 +16,8 @@ export interface Runtime {
   config: Config;
   play: PlayPurchases;
   store: PurchaseStore;
+  /** The sweep's own documents (lease, checkpoints, runs). */
+  reconcile: ReconcileStore;
   idTokens: IdTokenVerifier;
   /** Apple's verifiers and API client; null when Apple is not configured. */
   appStore: AppStore | null;
@@ -32,6 +36,7 @@ export function createRuntime(config: Config): Runtime {
       retry: { maxAttempts: config.playMaxAttempts, baseDelayMs: 200, maxDelayMs: 2_000 },
     }),
     store: createFirestoreStore(db, { timeoutMs: config.firestoreTimeoutMs }),
+    reconcile: withDeadline(createFirestoreReconcileStore(db), config.firestoreTimeoutMs),
     idTokens: createIdTokenVerifier({
       projectId: config.projectId,
       emulator: config.authEmulator,

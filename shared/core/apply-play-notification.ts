@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
-import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
+import { playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
-import type { PurchaseSnapshot } from '../model/purchase';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import {
   DeveloperNotificationSchema,
@@ -11,11 +10,8 @@ import {
   VoidedRefundType,
   type DeveloperNotification,
 } from '../play/notifications';
-import type { PurchaseChange, PurchaseEvent, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
-import { finishAtPlay, type StoreFinish } from './finish-at-play';
-import { planPlayChange, relatedPurchaseId, type PlayVoid } from './plan-play-change';
-import { planRevoke } from './plan-revoke';
-import { readPlayPurchase, type PlayRead } from './read-play-purchase';
+import type { PurchaseEvent, PurchaseStore } from '../store/purchase-record';
+import { applyPlayVoid, finishOrThrow, refreshFromPlay } from './play-refresh';
 
 export interface ApplyPlayNotificationDeps {
   catalog: Catalog;
@@ -42,48 +38,72 @@ export type NotificationOutcome =
 
 /**
  * playRtdn's core. Notifications only say that something changed: the state always comes from Play.
- * Returns for everything that is final (applied, duplicate, dead letter); throws only for transient
- * failures, so that Pub/Sub redelivers.
+ * Returns for everything that is final (applied, duplicate, dead letter); throws only for what may
+ * succeed later, so that Pub/Sub redelivers.
  */
 export async function applyPlayNotification(deps: ApplyPlayNotificationDeps, message: PubSubMessage): Promise<NotificationOutcome> {
+  const parsed = parseNotification(deps, message);
+  if ('refused' in parsed) return deadLetter(deps, message, parsed.refused, parsed.payload);
+  try {
+    return await applyParsed(deps, parsed.notification, message.messageId);
+  } catch (e) {
+    // What may succeed later (Play or Firestore unavailable, our credentials refused, an answer we
+    // cannot read) throws, so that Pub/Sub redelivers; the rest is dead-lettered, with the message kept
+    // for the sweep to replay once fixed (a product added to the catalog, a token Play did not know yet).
+    if (isDomainError(e) && e.code === 'upstream_unavailable') throw e;
+    const why = isDomainError(e) ? `${e.code}: ${e.message}` : `unexpected: ${(e as Error).message}`;
+    if (!isDomainError(e)) log('ERROR', 'RTDN failed unexpectedly', { error: String((e as Error).stack ?? e) });
+    const replay = message.data ? { data: message.data, messageId: message.messageId } : undefined;
+    return deadLetter(deps, message, why, redact(parsed.decoded), replay);
+  }
+}
+
+/**
+ * A dead letter replayed by the sweep: applied like a delivery, but a failure throws (DomainError)
+ * rather than recording another dead letter.
+ */
+export async function replayPlayNotification(deps: ApplyPlayNotificationDeps, message: PubSubMessage): Promise<NotificationOutcome> {
+  const parsed = parseNotification(deps, message);
+  if ('refused' in parsed) throw new DomainError('invalid_argument', parsed.refused);
+  return applyParsed(deps, parsed.notification, message.messageId);
+}
+
+type Parsed = { notification: DeveloperNotification; decoded: unknown } | { refused: string; payload: string };
+
+/** A message that can never be applied (not a notification, not ours) is refused with the reason. */
+function parseNotification(deps: ApplyPlayNotificationDeps, message: PubSubMessage): Parsed {
   const decoded = decode(message.data);
   // undecodable data is kept only in part: it may hold anything
-  if (typeof decoded === 'string') return deadLetter(deps, message, decoded, (message.data ?? '').slice(0, 256));
+  if (typeof decoded === 'string') return { refused: decoded, payload: (message.data ?? '').slice(0, 256) };
   let parsed: ReturnType<typeof DeveloperNotificationSchema.safeParse>;
   try {
     parsed = DeveloperNotificationSchema.safeParse(decoded);
   } catch {
     // zod 4 runs length checks on a mistyped value that has a `length`: {"length":{"toString":{}}} throws.
-    return deadLetter(deps, message, 'not a DeveloperNotification (a field has a value of the wrong type)', redact(decoded));
+    return { refused: 'not a DeveloperNotification (a field has a value of the wrong type)', payload: redact(decoded) };
   }
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'notification'}: ${i.message}`).join('; ');
-    return deadLetter(deps, message, `not a DeveloperNotification (${why})`, redact(decoded));
+    return { refused: `not a DeveloperNotification (${why})`, payload: redact(decoded) };
   }
-  const n = parsed.data;
-  if (!deps.packageNames.has(n.packageName)) {
-    return deadLetter(deps, message, `package "${n.packageName}" is not served by this deployment`, redact(decoded));
+  if (!deps.packageNames.has(parsed.data.packageName)) {
+    return { refused: `package "${parsed.data.packageName}" is not served by this deployment`, payload: redact(decoded) };
   }
+  return { notification: parsed.data, decoded };
+}
+
+async function applyParsed(deps: ApplyPlayNotificationDeps, n: DeveloperNotification, messageId: string): Promise<NotificationOutcome> {
   const event: PurchaseEvent = {
-    id: `rtdn:${eventKey(message.messageId)}`,
+    id: `rtdn:${eventKey(messageId)}`,
     source: 'play_rtdn',
     type: kindOf(n),
     eventTime: new Date(n.eventTimeMillis),
   };
-  try {
-    if (await deps.store.hasEvent(event.id)) {
-      await finishUnfinished(deps, n);
-      return 'duplicate';
-    }
-    return await dispatch(deps, n, event);
-  } catch (e) {
-    // What may succeed later (Play or Firestore unavailable, our credentials refused, an answer we
-    // cannot read) throws, so that Pub/Sub redelivers; the rest can never succeed and is dead-lettered.
-    if (isDomainError(e) && e.code === 'upstream_unavailable') throw e;
-    const why = isDomainError(e) ? `${e.code}: ${e.message}` : `unexpected: ${(e as Error).message}`;
-    if (!isDomainError(e)) log('ERROR', 'RTDN failed unexpectedly', { error: String((e as Error).stack ?? e) });
-    return deadLetter(deps, message, why, redact(decoded));
+  if (await deps.store.hasEvent(event.id)) {
+    await finishUnfinished(deps, n);
+    return 'duplicate';
   }
+  return dispatch(deps, n, event);
 }
 
 async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotification, event: PurchaseEvent): Promise<NotificationOutcome> {
@@ -101,130 +121,30 @@ async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotificatio
     });
     return 'notice';
   }
-  if (n.voidedPurchaseNotification) return applyVoided(deps, n, n.voidedPurchaseNotification, event);
+  const v = n.voidedPurchaseNotification;
+  if (v) {
+    event.detail = { productType: v.productType, refundType: v.refundType, orderId: v.orderId ?? null };
+    const kind = v.productType === VoidedProductType.SUBSCRIPTION ? 'subscription' : 'one_time';
+    const input = { packageName: n.packageName, purchaseToken: v.purchaseToken, orderId: v.orderId ?? null, kind, full: v.refundType === VoidedRefundType.FULL } as const;
+    return applyPlayVoid(deps, input, event);
+  }
   const ref = refOf(n);
   if (!ref) throw new DomainError('invalid_argument', 'no notification kind present');
   event.detail = { notificationType: (n.subscriptionNotification ?? n.oneTimeProductNotification)?.notificationType };
-  const read = await readPlayPurchase(deps, ref, n.subscriptionNotification ? 'subscription' : 'one_time');
-  return refresh(deps, event, ref, read);
+  return refreshFromPlay(deps, event, ref, n.subscriptionNotification ? 'subscription' : 'one_time');
+}
+
+/** A redelivered notification changes nothing, but finishes at Play what an earlier delivery could not. */
+async function finishUnfinished(deps: ApplyPlayNotificationDeps, n: DeveloperNotification): Promise<void> {
+  const ref = refOf(n);
+  const record = ref && (await deps.store.getPurchase(playPurchaseId(ref.token)));
+  if (ref && record?.syncError && record.uid) await finishOrThrow(deps, ref.token, record, record);
 }
 
 /** Which purchase a subscription or one-time notification is about (multi-product ones carry no sku). */
 function refOf(n: DeveloperNotification): PurchaseRef | null {
   const token = (n.subscriptionNotification ?? n.oneTimeProductNotification)?.purchaseToken;
   return token ? { packageName: n.packageName, productId: n.oneTimeProductNotification?.sku ?? '', token } : null;
-}
-
-/**
- * Writes the state just read from Play unless a read that started later was already written, gives a
- * purchase to the owner Play's links name (never against its account binding), and finishes what it
- * granted at Play, as verify does.
- */
-async function refresh(
-  deps: ApplyPlayNotificationDeps,
-  event: PurchaseEvent,
-  ref: PurchaseRef,
-  read: PlayRead,
-  voided?: PlayVoid,
-): Promise<NotificationOutcome> {
-  const { snapshot, readAt } = read;
-  const now = deps.now();
-  const purchaseId = playPurchaseId(ref.token);
-  const relatedId = relatedPurchaseId(snapshot);
-  let stale = false;
-  const { duplicate, result } = await deps.store.applyPurchaseEvent(event, { purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
-    if (current?.storeReadAt && current.storeReadAt > readAt) {
-      stale = true;
-      return null;
-    }
-    const uid = current?.uid ?? ownerNamedBy(related, snapshot);
-    const packageName = ref.packageName;
-    return planPlayChange({ purchaseId, uid, packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, ...(voided ? { voided } : {}) });
-  });
-  log('INFO', 'RTDN applied', { purchase: purchaseId.slice(0, 12), token: fingerprint(ref.token), type: event.type, state: snapshot.state, duplicate, stale });
-  if (result) await finishOrRetry(deps, ref.token, result.purchase, snapshot);
-  return duplicate ? 'duplicate' : stale ? 'stale' : 'applied';
-}
-
-/**
- * The owner of the purchase this one replaces or follows (linkedPurchaseToken, an out-of-app
- * re-subscribe's expired token), unless the purchase's own account binding names someone else: then
- * nobody, until the user it names verifies it.
- */
-function ownerNamedBy(related: PurchaseRecord | null, s: PurchaseSnapshot): string | null {
-  if (!related?.uid) return null;
-  const accountId = s.obfuscatedAccountId ?? s.expiredAccountId;
-  return accountId === null || accountId === obfuscatedAccountIdFor(related.uid) ? related.uid : null;
-}
-
-/**
- * Finishes a purchase granted to an owner. A transient failure throws so that Pub/Sub redelivers; the
- * redelivery is a duplicate event, which finishes what is still unfinished (`syncError`). Play refusing
- * (e.g. consumed meanwhile by a verification) stays recorded and is not retried here.
- */
-async function finishOrRetry(deps: ApplyPlayNotificationDeps, token: string, record: PurchaseRecord, done: StoreFinish): Promise<void> {
-  const finished = await finishAtPlay(deps, token, record, { acknowledged: done.acknowledged, consumed: done.consumed });
-  if (isDomainError(finished.error) && finished.error.code === 'upstream_unavailable') {
-    throw new DomainError('upstream_unavailable', 'Could not finish the purchase at Google Play; the notification will be redelivered.', {
-      cause: finished.error,
-    });
-  }
-}
-
-async function finishUnfinished(deps: ApplyPlayNotificationDeps, n: DeveloperNotification): Promise<void> {
-  const ref = refOf(n);
-  const record = ref && (await deps.store.getPurchase(playPurchaseId(ref.token)));
-  if (ref && record?.syncError && record.uid) await finishOrRetry(deps, ref.token, record, record);
-}
-
-/**
- * A voided order. Only revoked orders are voided; renewals share a token, so a void is per order:
- * Play's state decides (a chargeback of a past renewal leaves an active subscription active). For a
- * one-time purchase the refunded units are taken back. A token Play no longer knows is recorded
- * revoked, so it can never be claimed for access.
- */
-async function applyVoided(
-  deps: ApplyPlayNotificationDeps,
-  n: DeveloperNotification,
-  v: NonNullable<DeveloperNotification['voidedPurchaseNotification']>,
-  event: PurchaseEvent,
-): Promise<NotificationOutcome> {
-  const purchaseId = playPurchaseId(v.purchaseToken);
-  event.detail = { productType: v.productType, refundType: v.refundType, orderId: v.orderId ?? null };
-  const kind = v.productType === VoidedProductType.SUBSCRIPTION ? 'subscription' : 'one_time';
-  const ref: PurchaseRef = { packageName: n.packageName, productId: '', token: v.purchaseToken };
-  const voided: PlayVoid = { orderId: v.orderId ?? null, full: kind === 'one_time' && v.refundType === VoidedRefundType.FULL };
-  for (let attempt = 1; attempt <= VOID_READ_ATTEMPTS; attempt++) {
-    let read: PlayRead;
-    try {
-      read = await readPlayPurchase(deps, ref, kind);
-    } catch (e) {
-      if (!isDomainError(e) || e.code !== 'purchase_not_found') throw e;
-      return revokeUnknown(deps, n, v, event, kind);
-    }
-    // A void must not be lost to a newer stored read (it would not know about the void): read again.
-    const outcome = await refresh(deps, event, ref, read, voided);
-    if (outcome !== 'stale') return outcome;
-  }
-  throw new DomainError('upstream_unavailable', 'The purchase kept changing while its void was applied; retry.');
-}
-
-const VOID_READ_ATTEMPTS = 3;
-
-async function revokeUnknown(
-  deps: ApplyPlayNotificationDeps,
-  n: DeveloperNotification,
-  v: NonNullable<DeveloperNotification['voidedPurchaseNotification']>,
-  event: PurchaseEvent,
-  kind: 'subscription' | 'one_time',
-): Promise<NotificationOutcome> {
-  const purchaseId = playPurchaseId(v.purchaseToken);
-  const now = deps.now();
-  const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current: PurchaseRecord | null): PurchaseChange =>
-    planRevoke({ purchaseId, platform: 'google_play', packageName: n.packageName, kind, orderId: v.orderId ?? null, now, current }),
-  );
-  log('INFO', 'RTDN voided purchase unknown to Play recorded revoked', { purchase: purchaseId.slice(0, 12), duplicate });
-  return duplicate ? 'duplicate' : 'applied';
 }
 
 function kindOf(n: DeveloperNotification): string {
@@ -298,10 +218,11 @@ async function deadLetter(
   message: PubSubMessage,
   reason: string,
   payload: string,
+  replay?: { data: string; messageId: string },
 ): Promise<NotificationOutcome> {
   // The messageId comes from the envelope as sent: kept short and valid Unicode so the letter can be stored.
   const messageId = message.messageId.slice(0, 256).replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd');
-  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId });
+  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId, ...(replay ? { replay } : {}) });
   log('WARNING', 'RTDN dead letter', { messageId: message.messageId, reason });
   return 'dead_letter';
 }

@@ -1,6 +1,6 @@
 import { isDomainError } from '../errors';
 import { log } from '../log';
-import { PurchaseState } from '../model/purchase';
+import { finishNeeded } from '../model/finish';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import { AcknowledgementState, ConsumptionState } from '../play/resources';
 import type { PurchaseRecord, PurchaseStore } from '../store/purchase-record';
@@ -9,15 +9,6 @@ export interface StoreFinish {
   acknowledged: boolean;
   consumed: boolean;
 }
-
-/** Nothing to finish: not paid (yet), or a one-time purchase canceled or refunded. */
-const UNFINISHABLE: ReadonlySet<string> = new Set([
-  PurchaseState.PENDING,
-  PurchaseState.PENDING_PURCHASE_CANCELED,
-  PurchaseState.UNSPECIFIED,
-]);
-const unfinishable = (r: PurchaseRecord) =>
-  UNFINISHABLE.has(r.state) || (r.kind === 'one_time' && r.state === PurchaseState.CANCELED);
 
 /**
  * After a grant to an owner is committed, from any path: consume consumables, acknowledge the rest
@@ -31,10 +22,9 @@ export async function finishAtPlay(
   done: StoreFinish,
 ): Promise<StoreFinish & { error?: unknown }> {
   const state = { ...done };
-  if (!record.uid || record.revoked || unfinishable(record)) return state;
-  const consume = record.productType === 'consumable' && record.state === PurchaseState.PURCHASED && !done.consumed;
-  const acknowledge = record.productType !== 'consumable' && !done.acknowledged;
-  if (!consume && !acknowledge) return state;
+  const step = finishNeeded({ ...record, ...done });
+  if (!step) return state;
+  const consume = step === 'consume';
   // A subscription is acknowledged under its base plan (the first line item), whichever item was asked about.
   const productId = record.kind === 'subscription' ? (record.items?.[0]?.productId ?? record.productId) : record.productId;
   const ref = { packageName: record.packageName, productId, token };
@@ -49,13 +39,13 @@ export async function finishAtPlay(
       await deps.play.acknowledgeProduct(ref);
       state.acknowledged = true;
     }
-    await deps.store.recordStoreSync(record.id, { ...state, syncError: null });
+    await deps.store.recordStoreSync(record.id, { ...state, syncError: null, needsFinish: false });
     return state;
   } catch (error) {
     // Play refusing may mean another path (a verification, a notification) finished it meanwhile.
     if (isDomainError(error) && error.code === 'failed_precondition' && (await finishedAtPlay(deps.play, ref, record.kind, consume))) {
       const finished = consume ? { ...state, consumed: true } : { ...state, acknowledged: true };
-      await deps.store.recordStoreSync(record.id, { ...finished, syncError: null });
+      await deps.store.recordStoreSync(record.id, { ...finished, syncError: null, needsFinish: false });
       return finished;
     }
     const message = isDomainError(error) || error instanceof Error ? error.message : String(error);

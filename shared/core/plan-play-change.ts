@@ -1,6 +1,7 @@
 import type { Catalog, CatalogProduct } from '../catalog';
 import { playPurchaseId } from '../ids';
 import { toItemsGrant } from '../model/entitlements';
+import { finishNeeded } from '../model/finish';
 import { PurchaseState, type PurchaseSnapshot } from '../model/purchase';
 import type { PurchaseChange, PurchaseRecord } from '../store/purchase-record';
 import { planClaim } from './plan-claim';
@@ -35,6 +36,8 @@ export interface PlayChangeInput {
   /** The record of `relatedPurchaseId(snapshot)`; a replaced one is superseded once this one is paid. */
   related: PurchaseRecord | null;
   voided?: PlayVoid;
+  /** The purchase token, kept server-only so the sweep can re-read the purchase later. */
+  token?: string;
 }
 
 /**
@@ -74,11 +77,12 @@ export function planPlayChange(i: PlayChangeInput): PurchaseChange {
   });
   const voidedOrderIds = [...(i.current?.voidedOrderIds ?? [])];
   if (i.voided?.orderId && !voidedOrderIds.includes(i.voided.orderId)) voidedOrderIds.push(i.voided.orderId);
-  const finished = product.type === 'consumable' ? i.snapshot.consumed : i.snapshot.acknowledged;
+  const needsFinish = finishNeeded({ ...change.purchase, revoked }) !== null;
   change.purchase = {
     ...change.purchase,
-    // what still has to be finished at Play stays flagged until Play shows it finished
-    syncError: finished ? null : (i.current?.syncError ?? null),
+    needsFinish,
+    // a failure to finish stays flagged until Play shows the purchase finished
+    syncError: needsFinish ? (i.current?.syncError ?? null) : null,
     revoked,
     revokedUnits,
     voidedOrderIds,
@@ -90,6 +94,7 @@ export function planPlayChange(i: PlayChangeInput): PurchaseChange {
       refundableQuantity,
     })),
   };
+  if (i.token !== undefined) change.token = i.token;
   return takeBackCredits(change, i.current, revoked ? null : creditsFor(productOf, i.snapshot, revokedUnits ?? {}));
 }
 

@@ -94,7 +94,8 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
     if (canceled && !current?.uid) throw canceledError(snapshot);
     // Whoever owns the record, a read that started before the stored one never overwrites it.
     if (current?.storeReadAt && current.storeReadAt > readAt) throw new StaleRead();
-    return planPlayChange({ purchaseId, uid, packageName: req.packageName, catalog: deps.catalog, snapshot, readAt, now, current, related });
+    const token = req.purchaseToken;
+    return planPlayChange({ purchaseId, uid, packageName: req.packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, token });
   });
   if (canceled) throw canceledError(snapshot);
 

@@ -9,8 +9,10 @@ import { ZodError, type ZodType } from 'zod';
 import {
   ProductPurchaseV2Schema,
   SubscriptionPurchaseV2Schema,
+  VoidedPurchasesPageSchema,
   type ProductPurchaseV2,
   type SubscriptionPurchaseV2,
+  type VoidedPurchasesPage,
 } from './resources';
 
 /** Which purchase a call is about. */
@@ -37,6 +39,14 @@ export interface PlayPurchases {
   cancelSubscription(ref: PurchaseRef): Promise<void>;
   /** Refunds one order; with revoke, access to what it bought ends too. */
   refundOrder(ref: PurchaseRef, orderId: string, revoke: boolean): Promise<void>;
+  /**
+   * One page of revoked orders, one-time and subscription (type 1) with quantity-based partial refunds,
+   * recorded by Google in [startTime, endTime] (ms; startTime at most 30 days back).
+   */
+  listVoidedPurchases(
+    packageName: string,
+    q: { startTime: number; endTime: number; pageToken?: string | undefined; pageSize?: number },
+  ): Promise<VoidedPurchasesPage>;
 }
 
 export interface PlayClientOptions {
@@ -120,6 +130,7 @@ function toDomain(error: unknown, what: string, ref: PurchaseRef): DomainError {
     });
     return new DomainError('upstream_unavailable', 'The server cannot query Google Play right now; retry later.', {
       retryAfterSeconds: 60,
+      details: { playStatus: f.status, playReason: f.reason },
       cause: error,
     });
   }
@@ -201,6 +212,24 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
       await call('orders.refund', ref, () =>
         api.orders.refund({ packageName: ref.packageName, orderId, revoke }, callOptions),
       );
+    },
+    async listVoidedPurchases(packageName, q) {
+      const ref = { packageName, productId: '', token: '' };
+      const data = await call('purchases.voidedpurchases.list', ref, () =>
+        api.purchases.voidedpurchases.list(
+          {
+            packageName,
+            startTime: String(q.startTime),
+            endTime: String(q.endTime),
+            type: 1,
+            includeQuantityBasedPartialRefund: true,
+            maxResults: q.pageSize ?? 1000,
+            ...(q.pageToken ? { token: q.pageToken } : {}),
+          },
+          callOptions,
+        ),
+      );
+      return parseResource(VoidedPurchasesPageSchema, data, 'purchases.voidedpurchases.list');
     },
     async getProductPurchase(ref) {
       const data = await call('purchases.productsv2.getproductpurchasev2', ref, () =>

@@ -96,3 +96,22 @@ export const SubscriptionPurchaseV2Schema = z.looseObject({
   etag: opt(z.string()),
 });
 export type SubscriptionPurchaseV2 = z.infer<typeof SubscriptionPurchaseV2Schema>;
+
+/** purchases.voidedpurchases.list: revoked orders (Play lists no refund made without revoke). */
+export const VoidedPurchaseSchema = z.looseObject({
+  purchaseToken: z.string().min(1),
+  orderId: opt(z.string()),
+  purchaseTimeMillis: opt(z.string()),
+  voidedTimeMillis: opt(z.string()),
+  voidedSource: opt(z.number().int()),
+  voidedReason: opt(z.number().int()),
+  /** Only for quantity-based partial refunds. */
+  voidedQuantity: opt(z.number().int().positive()),
+});
+export type VoidedPurchase = z.infer<typeof VoidedPurchaseSchema>;
+
+export const VoidedPurchasesPageSchema = z.looseObject({
+  voidedPurchases: opt(z.array(VoidedPurchaseSchema)),
+  tokenPagination: opt(z.looseObject({ nextPageToken: opt(z.string()) })),
+});
+export type VoidedPurchasesPage = z.infer<typeof VoidedPurchasesPageSchema>;

@@ -23,10 +23,13 @@ export const Collections = {
   adminNotices: 'adminNotices',
   refundLedger: 'refundLedger',
   auditLog: 'auditLog',
+  purchaseTokens: 'purchaseTokens',
+  reconcileRuns: 'reconcileRuns',
+  reconcileState: 'reconcileState',
 } as const;
 
 /** Firestore gives Timestamps back; the model speaks Date. */
-function revive<T>(value: unknown): T {
+export function revive<T>(value: unknown): T {
   if (value instanceof Timestamp) return value.toDate() as T;
   if (Array.isArray(value)) return value.map((v) => revive(v)) as T;
   if (value && typeof value === 'object') {
@@ -47,7 +50,7 @@ export function isTransientFirestoreError(e: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|deadline/i.test(String((e as Error).message ?? ''));
 }
 
-function mapError(e: unknown): unknown {
+export function mapFirestoreError(e: unknown): unknown {
   if (isDomainError(e)) return e;
   if (isTransientFirestoreError(e)) {
     return new DomainError('upstream_unavailable', 'The database is unavailable; retry later.', {
@@ -66,7 +69,7 @@ function mapError(e: unknown): unknown {
  */
 export const DEFAULT_TIMEOUT_MS = 15_000;
 
-function withDeadline(store: PurchaseStore, timeoutMs: number): PurchaseStore {
+export function withDeadline<T extends object>(store: T, timeoutMs: number): T {
   const bounded: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
     bounded[name] = (...args: unknown[]) => {
@@ -82,7 +85,7 @@ function withDeadline(store: PurchaseStore, timeoutMs: number): PurchaseStore {
       return Promise.race([work, late]).finally(() => clearTimeout(timer));
     };
   }
-  return bounded as unknown as PurchaseStore;
+  return bounded as unknown as T;
 }
 
 export function createFirestoreStore(db: Firestore, options: { timeoutMs?: number } = {}): PurchaseStore {
@@ -107,7 +110,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           return applyChange(tx, change, { current, linked });
         });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -130,7 +133,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           return { duplicate: false, result };
         });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -139,7 +142,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         countCall('firestore:read');
         return (await db.collection(Collections.events).doc(eventId).get()).exists;
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -158,7 +161,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           return { kind: 'started' as const, entry };
         });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -168,7 +171,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         const status = 'result' in outcome ? 'done' : 'failed';
         await db.collection(Collections.refundLedger).doc(id).update({ ...outcome, status, finishedAt: new Date() });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -178,7 +181,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         const snap = await db.collection(Collections.refundLedger).doc(id).get();
         return snap.exists ? revive<LedgerEntry>(snap.data()) : null;
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -187,7 +190,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         countCall('firestore:write');
         await db.collection(Collections.auditLog).add({ ...entry, at: new Date() });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -197,10 +200,11 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         await db.collection(Collections.deadLetters).add({
           ...letter,
           payload: letter.payload.slice(0, PAYLOAD_LIMIT),
+          replayable: letter.replay !== undefined,
           receivedAt: new Date(),
         });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -212,7 +216,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         else await db.collection(Collections.adminNotices).doc(id).create(doc);
       } catch (e) {
         if ((e as { code?: unknown }).code === ALREADY_EXISTS) return; // recorded by an earlier delivery
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -222,7 +226,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         const snap = await purchaseRef(purchaseId).get();
         return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
 
@@ -231,7 +235,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         countCall('firestore:write');
         await purchaseRef(purchaseId).update({ ...update, updatedAt: new Date() });
       } catch (e) {
-        throw mapError(e);
+        throw mapFirestoreError(e);
       }
     },
   };
@@ -243,6 +247,8 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
     change: PurchaseChange,
     before: { current: PurchaseRecord | null; linked: PurchaseRecord | null },
   ): Promise<CommitResult> {
+    // the token is stored once, the first time a change carries it; the record says it is there
+    if (change.token !== undefined || before.current?.hasToken) change = { ...change, purchase: { ...change.purchase, hasToken: true } };
     const owner = change.purchase.uid;
     const touched: { record: PurchaseRecord; previous: PurchaseRecord | null }[] = [
       { record: change.purchase, previous: before.current },
@@ -271,6 +277,10 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
 
     // writes
     const now = change.purchase.updatedAt;
+    if (change.token !== undefined && !before.current?.hasToken) {
+      const { id, platform, packageName } = change.purchase;
+      tx.set(db.collection(Collections.purchaseTokens).doc(id), { token: change.token, platform, packageName, storedAt: now });
+    }
     for (const { record } of touched) tx.set(purchaseRef(record.id), record);
     for (const { record, previous } of touched) {
       if (!record.uid) continue;

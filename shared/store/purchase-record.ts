@@ -45,6 +45,10 @@ export interface PurchaseRecord {
   voidedOrderIds?: string[];
   /** Last failure finishing the purchase at the store (acknowledge/consume); null once finished. */
   syncError?: string | null;
+  /** Granted to an owner and not yet acknowledged (consumed) at Play: the sweep finishes these. */
+  needsFinish?: boolean;
+  /** The store's token is kept (server-only, `purchaseTokens`) so the sweep can re-read the purchase. */
+  hasToken?: boolean;
   /** App Store only: granted through Family Sharing rather than bought by the owner. */
   familyShared?: boolean;
   createdAt: Date;
@@ -65,6 +69,8 @@ export interface PurchaseChange {
   linked?: PurchaseRecord;
   /** Balance increments to apply to the owner in the same transaction. */
   credit?: Record<string, number>;
+  /** The purchase's store token, kept server-only for later re-reads (never in the purchase document). */
+  token?: string;
 }
 
 export interface UserView {
@@ -79,6 +85,7 @@ export interface CommitResult extends UserView {
 export interface StoreSyncUpdate {
   acknowledged?: boolean;
   consumed?: boolean;
+  needsFinish?: boolean;
   /** Last failure talking to the store about this purchase (acknowledge/consume), or null once fixed. */
   syncError?: string | null;
 }
@@ -87,7 +94,7 @@ export interface StoreSyncUpdate {
 export interface PurchaseEvent {
   /** Unique per delivery source, e.g. `rtdn:<Pub/Sub messageId>` or `asn:<notificationUUID>`. */
   id: string;
-  source: 'play_rtdn' | 'app_store_notification' | 'admin';
+  source: 'play_rtdn' | 'app_store_notification' | 'admin' | 'reconcile';
   type: string;
   eventTime: Date | null;
   detail?: Record<string, unknown>;
@@ -100,6 +107,8 @@ export interface DeadLetter {
   /** The message as received, truncated; never a raw purchase token in an id. */
   payload: string;
   messageId?: string;
+  /** The message as received, kept for a replay when the failure may be fixed later (catalog, Play lag). */
+  replay?: { data: string; messageId: string };
 }
 
 /** Something an admin must look at (a pending refund review, a consumption request). */

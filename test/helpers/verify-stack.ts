@@ -19,7 +19,17 @@ export const CATALOG = resolve(__dirname, '../resources/catalog.json');
  * and our functions registered with the functions framework, served on 127.0.0.1.
  */
 export async function startFunctionsStack(
-  options: { env?: Record<string, string | undefined>; functionName?: string; rtdn?: boolean; projectId?: string } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    functionName?: string;
+    /** The simulator's notifications reach playRtdn through the Pub/Sub emulator. */
+    rtdn?: boolean;
+    /** Serve playRtdn for direct pushes only (the simulator's notifications go nowhere: "lost"). */
+    serveRtdn?: boolean;
+    /** Serve reconcilePurchases (run it with `runReconcile`). */
+    reconcile?: boolean;
+    projectId?: string;
+  } = {},
 ) {
   const projectId = options.projectId ?? `test-${randomBytes(4).toString('hex')}`;
   // With rtdn, the simulator publishes every notification to Pub/Sub, pushed to playRtdn.
@@ -62,7 +72,8 @@ export async function startFunctionsStack(
     return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
   };
   const { server, url } = await serve(options.functionName ?? 'verifyPurchase');
-  const rtdn = options.rtdn ? await serve('playRtdn') : undefined;
+  const rtdn = options.rtdn || options.serveRtdn ? await serve('playRtdn') : undefined;
+  const reconcile = options.reconcile ? await serve('reconcilePurchases') : undefined;
   if (publisher && rtdn) await pushToFunction(publisher, { subscription: 'play-rtdn-push', functionUrl: rtdn.url, projectId });
   const db = new Firestore({ projectId });
 
@@ -87,11 +98,9 @@ export async function startFunctionsStack(
     return { status: res.status, headers: res.headers, json, text };
   }
 
-  /** Delivers a notification straight to playRtdn the way a Pub/Sub push does (same messageId = redelivery). */
-  async function pushRtdn(notification: unknown, messageId: string = randomBytes(8).toString('hex')): Promise<number> {
-    if (!rtdn) throw new Error('startFunctionsStack({ rtdn: true }) serves playRtdn');
-    const data = Buffer.from(typeof notification === 'string' ? notification : JSON.stringify(notification)).toString('base64');
-    const res = await fetch(new URL(`projects/${projectId}/topics/play-rtdn`, rtdn.url), {
+  /** A Pub/Sub push of `data` to a CloudEvent function, as the emulator sends it (same messageId = redelivery). */
+  async function push(fn: { url: string }, topic: string, data: string, messageId: string): Promise<number> {
+    const res = await fetch(new URL(`projects/${projectId}/topics/${topic}`, fn.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ subscription: `projects/${projectId}/subscriptions/direct`, message: { data, messageId, attributes: {} } }),
@@ -99,11 +108,28 @@ export async function startFunctionsStack(
     await res.arrayBuffer();
     return res.status;
   }
+  const newMessageId = () => randomBytes(8).toString('hex');
+
+  /** Delivers a notification straight to playRtdn the way a Pub/Sub push does (same messageId = redelivery). */
+  async function pushRtdn(notification: unknown, messageId: string = newMessageId()): Promise<number> {
+    if (!rtdn) throw new Error('startFunctionsStack({ rtdn: true }) serves playRtdn');
+    const text = typeof notification === 'string' ? notification : JSON.stringify(notification);
+    return push(rtdn, 'play-rtdn', Buffer.from(text).toString('base64'), messageId);
+  }
+
+  /** One reconcile run, triggered as Cloud Scheduler does (a `{}` message on iap-reconcile); the run's document. */
+  async function runReconcile(messageId: string = newMessageId(), data = '{}') {
+    if (!reconcile) throw new Error('startFunctionsStack({ reconcile: true }) serves reconcilePurchases');
+    const status = await push(reconcile, 'iap-reconcile', Buffer.from(data).toString('base64'), messageId);
+    const run = (await db.doc(`reconcileRuns/${messageId}`).get()).data();
+    return { status, run };
+  }
 
   return {
     projectId,
     sim,
     pushRtdn,
+    runReconcile,
     url,
     db,
     idToken,
@@ -133,6 +159,7 @@ export async function startFunctionsStack(
         await publisher.close();
       }
       if (rtdn) await new Promise<void>((r) => rtdn.server.close(() => r()));
+      if (reconcile) await new Promise<void>((r) => reconcile.server.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
       await sim.close();
       await db.terminate();

@@ -1,0 +1,33 @@
+import { randomUUID } from 'node:crypto';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import { reconcilePurchases } from '../../shared/core/reconcile-purchases';
+import { log } from '../../shared/log';
+import type { Runtime } from '../../shared/runtime';
+import { instrumentEvent } from '../instrument';
+
+/**
+ * reconcilePurchases: the scheduled sweep (Cloud Scheduler -> topic `iap-reconcile` -> this CloudEvent).
+ * The message carries nothing (`{}` or empty); anything else is ignored with a warning. Returning acks;
+ * a failure of the whole run (the database unavailable) throws so that Pub/Sub redelivers, and the next
+ * scheduled run continues from the checkpoints anyway.
+ */
+const MessagePublishedSchema = z.looseObject({
+  message: z.looseObject({ data: z.string().optional(), messageId: z.string().optional(), message_id: z.string().optional() }),
+});
+
+export function reconcilePurchasesHandler(rt: () => Runtime) {
+  return instrumentEvent('reconcilePurchases', async (event: CloudEvent<unknown>) => {
+    const message = MessagePublishedSchema.safeParse(event.data).data?.message;
+    const text = message?.data ? Buffer.from(message.data, 'base64').toString('utf8').trim() : '';
+    if (text !== '' && text !== '{}') log('WARNING', 'reconcilePurchases ignores its message data (send {} or nothing)', { bytes: text.length });
+    const id = message?.messageId ?? message?.message_id ?? event.id ?? randomUUID();
+    const runId = /^[\w.-]{1,200}$/.test(id) ? id : randomUUID();
+    const { config, play, store, reconcile, now } = rt();
+    const run = await reconcilePurchases(
+      { catalog: config.catalog, packageNames: config.packageNames, play, store, reconcile, now, maxPlayCalls: config.reconcileMaxPlayCalls, voidedPageSize: config.reconcileVoidedPageSize },
+      runId,
+    );
+    return { runId, outcome: run.status, playCalls: run.playCalls, errors: run.errors.length };
+  });
+}
