@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import { reconcilePurchases } from '../../shared/core/reconcile-purchases';
+import { sweepAppleNotifications } from '../../shared/core/reconcile-apple';
+import { reconcilePurchases, type AppleSweep } from '../../shared/core/reconcile-purchases';
 import { log } from '../../shared/log';
 import type { Runtime } from '../../shared/runtime';
 import { instrumentEvent } from '../instrument';
@@ -16,6 +17,9 @@ const MessagePublishedSchema = z.looseObject({
   message: z.looseObject({ data: z.string().optional(), messageId: z.string().optional(), message_id: z.string().optional() }),
 });
 
+/** History pages (20 notifications each) one run reads per environment; the rest resumes next run. */
+const APPLE_MAX_CALLS = 50;
+
 export function reconcilePurchasesHandler(rt: () => Runtime) {
   return instrumentEvent('reconcilePurchases', async (event: CloudEvent<unknown>) => {
     const message = MessagePublishedSchema.safeParse(event.data).data?.message;
@@ -23,9 +27,28 @@ export function reconcilePurchasesHandler(rt: () => Runtime) {
     if (text !== '' && text !== '{}') log('WARNING', 'reconcilePurchases ignores its message data (send {} or nothing)', { bytes: text.length });
     const id = message?.messageId ?? message?.message_id ?? event.id ?? randomUUID();
     const runId = /^[\w.-]{1,200}$/.test(id) ? id : randomUUID();
-    const { config, play, store, reconcile, now } = rt();
+    const { config, play, store, reconcile, appStore, now } = rt();
+    // Apple's history needs the App Store Server API key; without it the App Store step is left out.
+    const apple =
+      appStore?.hasApiKey && config.apple
+        ? {
+            environments: config.apple.environments,
+            sweep: (w: Parameters<AppleSweep>[0]) =>
+              sweepAppleNotifications({ catalog: config.catalog, appStore, store, now }, { ...w, maxCalls: APPLE_MAX_CALLS }),
+          }
+        : undefined;
     const run = await reconcilePurchases(
-      { catalog: config.catalog, packageNames: config.packageNames, play, store, reconcile, now, maxPlayCalls: config.reconcileMaxPlayCalls, voidedPageSize: config.reconcileVoidedPageSize },
+      {
+        catalog: config.catalog,
+        packageNames: config.packageNames,
+        play,
+        store,
+        reconcile,
+        now,
+        maxPlayCalls: config.reconcileMaxPlayCalls,
+        voidedPageSize: config.reconcileVoidedPageSize,
+        apple,
+      },
       runId,
     );
     return { runId, outcome: run.status, playCalls: run.playCalls, errors: run.errors.length };

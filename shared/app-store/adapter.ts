@@ -1,6 +1,6 @@
 import { DomainError } from '../errors';
 import { isAppleSubscriptionStatus, type AppStoreState } from '../model/app-store-purchase';
-import { createAppStoreApi, type AppStoreApi } from './api-client';
+import { createAppStoreApi, type AppStoreApi, type NotificationHistoryPage, type NotificationHistoryQuery } from './api-client';
 import type { AppleConfig } from './config';
 import type { AppStoreNotificationPayload } from './notification';
 import { transactionIdFromReceipt } from './receipt';
@@ -31,6 +31,8 @@ export interface AppStore {
   findTransactionInReceipt(receipt: string, productId: string | undefined): Promise<AppStoreTransaction>;
   /** Apple's current view of the purchase behind `tx`: re-read when a key is configured, else `tx` itself. */
   currentState(tx: AppStoreTransaction, subscription: boolean): Promise<AppStoreState>;
+  /** One page of Get Notification History (payloads unverified: apply them as delivered ones). Needs the API key. */
+  notificationHistory(env: SignedEnvironment, q: NotificationHistoryQuery): Promise<NotificationHistoryPage>;
 }
 
 const HISTORY_PAGES = 5; // 100 transactions: enough to find a purchase in one customer's history
@@ -136,6 +138,17 @@ export function createAppStore(config: AppleConfig): AppStore {
     return { transaction, renewalInfo, status, signedAt: Math.max(transaction.signedDate, renewalInfo?.signedDate ?? 0) };
   }
 
+  async function notificationHistory(env: SignedEnvironment, q: NotificationHistoryQuery): Promise<NotificationHistoryPage> {
+    if (!api) {
+      throw new DomainError('apple_not_configured', 'Reading the notification history needs the App Store Server API key (APPLE_ISSUER_ID, APPLE_KEY_ID, APPLE_PRIVATE_KEY).');
+    }
+    // Its payloads would all be refused by the verifiers: reading them is wasted calls.
+    if (!config.environments.includes(env)) {
+      throw new DomainError('apple_not_configured', `This deployment does not accept ${env} (APPLE_ENVIRONMENTS is ${config.environments.join(',')}).`);
+    }
+    return api.notificationHistory(env, q);
+  }
+
   return {
     bundleId: config.bundleId,
     hasApiKey: api !== null,
@@ -144,6 +157,7 @@ export function createAppStore(config: AppleConfig): AppStore {
     findTransaction,
     findTransactionInReceipt,
     currentState,
+    notificationHistory,
   };
 }
 

@@ -24,6 +24,24 @@ export interface AppStoreApi {
   subscriptionStatuses(env: SignedEnvironment, transactionId: string): Promise<StatusResponse | null>;
   /** Transaction history V2, newest first. */
   history(env: SignedEnvironment, transactionId: string, q: { productId?: string; revision?: string }): Promise<HistoryResponse | null>;
+  /** Get Notification History: one page (up to 20) of the notifications Apple sent or tried to send, oldest first. */
+  notificationHistory(env: SignedEnvironment, q: NotificationHistoryQuery): Promise<NotificationHistoryPage>;
+}
+
+export interface NotificationHistoryQuery {
+  /** ms since the epoch; Apple refuses one older than 180 days (Production) or 30 days (Sandbox). */
+  startDate: number;
+  endDate: number;
+  /** From the previous page, to continue the same query. */
+  paginationToken?: string | null;
+}
+
+export interface NotificationHistoryPage {
+  /** Unverified: every payload still goes through SignedDataVerifier. */
+  signedPayloads: string[];
+  hasMore: boolean;
+  /** For the next page; null when there is none. */
+  paginationToken: string | null;
 }
 
 export interface AppStoreApiOptions {
@@ -134,13 +152,41 @@ export function createAppStoreApi(o: AppStoreApiOptions): AppStoreApi {
           GetTransactionHistoryVersion.V2,
         ),
       ),
+    async notificationHistory(env, q) {
+      const r = await call('getNotificationHistory', env, (c) =>
+        c.getNotificationHistory(q.paginationToken ?? null, { startDate: q.startDate, endDate: q.endDate }),
+      );
+      // No "not found" exists for this call: an empty answer must not pass for an empty history.
+      if (!r) throw new DomainError('internal', 'The App Store answered Get Notification History with "not found".');
+      const items = r.notificationHistory ?? [];
+      return {
+        signedPayloads: items.flatMap((i) => (i.signedPayload ? [i.signedPayload] : [])),
+        hasMore: r.hasMore === true,
+        paginationToken: r.hasMore && r.paginationToken ? r.paginationToken : null,
+      };
+    },
   };
 }
+
+/** Get Notification History refusals the caller can act on: which part of the query to change. */
+const HISTORY_REFUSALS = new Map<number, 'startDate' | 'paginationToken'>([
+  [APIError.START_DATE_TOO_FAR_IN_PAST, 'startDate'],
+  [APIError.INVALID_PAGINATION_TOKEN, 'paginationToken'],
+  [APIError.PAGINATION_TOKEN_EXPIRED, 'paginationToken'],
+]);
 
 function mapApiError(e: unknown, name: string): DomainError {
   if (isTransient(e)) {
     return new DomainError('upstream_unavailable', 'The App Store Server API is unavailable; retry later.', {
       retryAfterSeconds: 10,
+      cause: e,
+    });
+  }
+  const refused = e instanceof APIException && e.apiError !== null ? HISTORY_REFUSALS.get(Number(e.apiError)) : undefined;
+  if (refused) {
+    const { apiError, errorMessage } = e as APIException;
+    return new DomainError('failed_precondition', `The App Store refused the notification history query's ${refused} (${apiError}: ${errorMessage ?? ''}).`, {
+      details: { apiError: Number(apiError), refused },
       cause: e,
     });
   }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { DomainError, isDomainError, toDomainError } from '../errors';
 import { log } from '../log';
 import type { PlayPurchases } from '../play/client';
+import type { SignedEnvironment } from '../app-store/transaction';
 import type { VoidedPurchase } from '../play/resources';
+import type { AppleSweepResult } from './reconcile-apple';
 import type { ReconcileStore } from '../store/reconcile-store';
 import type { ApplyPlayNotificationDeps } from './apply-play-notification';
 import { replayPlayNotification } from './apply-play-notification';
@@ -18,18 +20,14 @@ export interface ReconcileDeps extends ApplyPlayNotificationDeps {
   reconcile: ReconcileStore;
   maxPlayCalls: number;
   voidedPageSize?: number;
-  /** The App Store step, when the App Store Server API is configured. */
-  apple?: AppleSweep | undefined;
+  /** The App Store step, when the App Store Server API is configured: its sweep and environments. */
+  apple?: { sweep: AppleSweep; environments: readonly SignedEnvironment[] } | undefined;
   /** Wall-clock bound of one run. */
   maxRunMs?: number;
 }
 
-/** One window of App Store notification history; the caller keeps its checkpoint. */
-export type AppleSweep = (input: {
-  startDate: number;
-  endDate: number;
-  paginationToken: string | null;
-}) => Promise<{ calls: number; applied: number; duplicates: number; skipped: number; failed: number; errors: string[]; done: boolean; paginationToken: string | null }>;
+/** One window of App Store notification history for one environment (sweepAppleNotifications). */
+export type AppleSweep = (input: { environment: SignedEnvironment; startDate: number; endDate: number; paginationToken: string | null }) => Promise<AppleSweepResult>;
 
 export interface StepReport {
   examined: number;
@@ -60,6 +58,8 @@ const VOID_LOOKBACK_MS = 30 * DAY_MS - 60_000;
 /** Voids Google records late still fall in the next window. */
 const VOID_OVERLAP_MS = 10 * 60_000;
 const APPLE_LOOKBACK_MS = 30 * DAY_MS;
+/** Apple's history may show a send a little late (unconfirmed): windows overlap; repeats are duplicates. */
+const APPLE_OVERLAP_MS = 10 * 60_000;
 const PAGE = 100;
 const MAX_REPLAYS = 10;
 const DEFAULT_RUN_MS = 240_000;
@@ -89,7 +89,7 @@ export async function reconcilePurchases(deps: ReconcileDeps, runId: string): Pr
     await step(ctx, 'lapsed', (r) => sweepLapsed(ctx, r));
     await step(ctx, 'unfinished', (r) => sweepUnfinished(ctx, r));
     await step(ctx, 'deadLetters', (r) => replayDeadLetters(ctx, r));
-    if (deps.apple) await step(ctx, 'appStore', (r) => sweepApple(ctx, deps.apple!, r));
+    for (const env of deps.apple?.environments ?? []) await step(ctx, `appStore:${env}`, (r) => sweepApple(ctx, deps.apple!.sweep, env, r));
   } finally {
     await deps.reconcile.releaseLease(runId).catch(() => undefined);
   }
@@ -285,15 +285,29 @@ async function replayDeadLetters(ctx: StepContext, r: StepReport): Promise<void>
   }
 }
 
-/** 5. App Store notifications Apple sent that never reached us (history since the checkpoint). */
-async function sweepApple(ctx: StepContext, sweep: AppleSweep, r: StepReport): Promise<void> {
+interface AppleCheckpoint extends Record<string, unknown> {
+  startDate: number;
+  endDate: number;
+  paginationToken: string | null;
+  /** Failures seen in this window so far (over resumed runs): a window with any is swept again. */
+  failed: number;
+  complete: boolean;
+}
+
+/** 5. App Store notifications Apple sent that never reached us (or that we failed): history since the checkpoint. */
+async function sweepApple(ctx: StepContext, sweep: AppleSweep, environment: SignedEnvironment, r: StepReport): Promise<void> {
   const { deps } = ctx;
+  const key = `appStore:${environment}`;
   const now = deps.now().getTime();
-  const cp = await deps.reconcile.getCheckpoint<{ startDate: number; endDate: number; paginationToken: string | null }>('appStore');
-  const window = cp?.paginationToken
-    ? cp
-    : { startDate: cp ? cp.endDate - VOID_OVERLAP_MS : now - APPLE_LOOKBACK_MS, endDate: now, paginationToken: null };
-  const result = await sweep(window);
+  const cp = await deps.reconcile.getCheckpoint<AppleCheckpoint>(key);
+  // a window is resumed at its token, swept again from its start after failures, or follows a complete one
+  const window: AppleCheckpoint =
+    cp && !cp.complete
+      ? cp.paginationToken
+        ? cp
+        : { ...cp, endDate: now, failed: 0 }
+      : { startDate: cp ? cp.endDate - APPLE_OVERLAP_MS : now - APPLE_LOOKBACK_MS, endDate: now, paginationToken: null, failed: 0, complete: false };
+  const result = await sweep({ environment, startDate: window.startDate, endDate: window.endDate, paginationToken: window.paginationToken });
   Object.assign(r, {
     examined: result.applied + result.duplicates + result.skipped + result.failed,
     applied: result.applied,
@@ -303,9 +317,8 @@ async function sweepApple(ctx: StepContext, sweep: AppleSweep, r: StepReport): P
     done: result.done,
   });
   r.errors.push(...result.errors);
-  // the window is done only when every notification in it was applied; a failure is retried next run
-  if (result.done && result.failed === 0) await deps.reconcile.setCheckpoint('appStore', { ...window, paginationToken: null });
-  else if (!result.done) await deps.reconcile.setCheckpoint('appStore', { ...window, paginationToken: result.paginationToken });
+  const failed = window.failed + result.failed;
+  await deps.reconcile.setCheckpoint(key, { ...window, paginationToken: result.paginationToken, failed, complete: result.done && failed === 0 });
 }
 
 /** One purchase of a step: a permanent failure is counted and the step goes on; a transient one stops it. */

@@ -16,12 +16,15 @@ export interface AppStoreStackOptions {
   /** APPLE_ENVIRONMENTS (default "Production,Sandbox"). */
   environments?: string;
   env?: Record<string, string | undefined>;
+  /** Serve reconcilePurchases too (`runReconcile`). */
+  reconcile?: boolean;
 }
 
 export async function startAppStoreStack(o: AppStoreStackOptions = {}) {
   const apple = await startAppStoreSimulator();
   const withKey = o.apiKey ?? true;
   const s = await startFunctionsStack({
+    reconcile: o.reconcile ?? false,
     env: {
       APPLE_BUNDLE_ID: apple.bundleId,
       APPLE_APP_APPLE_ID: String(apple.appAppleId),

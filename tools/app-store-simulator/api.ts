@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { notificationHistory } from './notification-history';
 import type { Signer } from './notifications';
 import { isSubscription, latest, statusOf, type SimState } from './state';
-import type { SimEnvironment, SimPurchase, SimTransaction } from './types';
+import type { HistoryRecord, SimEnvironment, SimPurchase, SimTransaction } from './types';
 
 /**
  * The App Store Server API endpoints the product uses, Production under `/` and Sandbox under
@@ -47,10 +48,15 @@ export class AppStoreApi {
   constructor(
     private readonly state: SimState,
     private readonly sign: Signer,
+    private readonly notificationRecords: () => readonly HistoryRecord[],
   ) {}
 
-  /** Routes `/inApps/...` (path without the environment prefix). */
-  async handle(env: SimEnvironment, method: string, path: string, query: URLSearchParams): Promise<ApiReply | null> {
+  /** Routes `/inApps/...` (path without the environment prefix); `body` is the parsed JSON of a POST. */
+  async handle(env: SimEnvironment, method: string, path: string, query: URLSearchParams, body?: unknown): Promise<ApiReply | null> {
+    if (path === '/inApps/v1/notifications/history' && method === 'POST') {
+      this.count('getNotificationHistory');
+      return notificationHistory(this.notificationRecords(), this.state, env, body, query.get('paginationToken'));
+    }
     const m = /^\/inApps\/(v1|v2)\/(transactions|history|subscriptions)\/([^/]+)$/.exec(path);
     if (!m || method !== 'GET') return null;
     const [, version, what, id] = m as unknown as [string, string, string, string];

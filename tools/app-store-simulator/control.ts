@@ -11,6 +11,8 @@ import type { TransitionName } from './lifecycle';
  */
 const ReceiptInputSchema = z.strictObject({ transactionIds: z.array(z.string().min(1)).min(1) });
 const NotifyInputSchema = z.strictObject({ notificationType: z.string().min(1), subtype: z.string().optional() });
+/** No count: every delivery fails until DELETE. */
+const DeliveryFaultSchema = z.strictObject({ count: z.number().int().positive().optional() });
 const ConfigInputSchema = z.strictObject({ notificationUrl: z.url().nullable() });
 
 export async function handleControl(sim: Simulator, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -57,9 +59,16 @@ export async function handleControl(sim: Simulator, req: IncomingMessage, res: S
       return sendJson(res, 200, { pendingFaults: 0 });
     case 'GET stats':
       return sendJson(res, 200, sim.state.stats);
+    case 'POST delivery-faults': {
+      const { count } = DeliveryFaultSchema.parse(await readJson(req));
+      sim.notifier.failingDeliveries = count ?? Infinity;
+      return sendJson(res, 200, { failingDeliveries: count ?? 'all' });
+    }
+    case 'DELETE delivery-faults':
+      sim.notifier.failingDeliveries = 0;
+      return sendJson(res, 200, { failingDeliveries: 0 });
     case 'POST reset':
-      sim.state.reset();
-      sim.faults.clear();
+      sim.reset();
       return sendJson(res, 200, { ok: true });
     default:
       throw new SimError(404, `no control route ${method} ${url.pathname}`);

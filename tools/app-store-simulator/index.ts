@@ -58,6 +58,12 @@ export interface AppStoreSimulator {
   get(originalTransactionId: string): SimPurchase;
   injectFaults(spec?: FaultSpecInput): void;
   clearFaults(): void;
+  /**
+   * The next `count` deliveries (default: all, until restoreDeliveries) fail without reaching the
+   * notification URL ("Apple's notifications never reached us"); they stay in the notification history.
+   */
+  failDeliveries(o?: { count?: number }): void;
+  restoreDeliveries(): void;
   stats(): SimStats;
   notifications(): SentNotification[];
   reset(): void;
@@ -121,10 +127,13 @@ export async function startAppStoreSimulator(options: AppStoreSimulatorOptions =
     clearFaults: () => sim.faults.clear(),
     stats: () => structuredClone(sim.state.stats),
     notifications: () => [...sim.notifier.sent],
-    reset: () => {
-      sim.state.reset();
-      sim.faults.clear();
+    failDeliveries: (o) => {
+      sim.notifier.failingDeliveries = o?.count ?? Infinity;
     },
+    restoreDeliveries: () => {
+      sim.notifier.failingDeliveries = 0;
+    },
+    reset: () => sim.reset(),
     async close() {
       closing.abort();
       await new Promise<void>((resolve) => {

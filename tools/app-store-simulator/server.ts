@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ZodError, z } from 'zod';
 import { checkBearer } from './api';
 import { handleControl } from './control';
-import { sendJson } from './http-util';
+import { readJson, sendJson } from './http-util';
 import type { Simulator } from './sim';
 import { SimError } from './state';
 
@@ -33,7 +33,15 @@ async function handleApi(sim: Simulator, req: IncomingMessage, res: ServerRespon
     res.writeHead(401, { 'x-simulator-reason': denied }).end(); // Apple answers 401 without a body
     return;
   }
-  const reply = await sim.api.handle(sandbox ? 'Sandbox' : 'Production', req.method ?? 'GET', path, url.searchParams);
+  let body: unknown;
+  if (req.method === 'POST') {
+    try {
+      body = await readJson(req);
+    } catch {
+      return sendJson(res, 400, { errorCode: 4000000, errorMessage: 'Invalid request.' });
+    }
+  }
+  const reply = await sim.api.handle(sandbox ? 'Sandbox' : 'Production', req.method ?? 'GET', path, url.searchParams, body);
   if (!reply) return sendJson(res, 404, { errorCode: 4040000, errorMessage: 'Not found.' });
   sendJson(res, reply.status, reply.body);
 }

@@ -31,7 +31,13 @@ export class Simulator {
     const sign = (payload: unknown, forged?: boolean) => signJws(payload, forged ? parts.foreignCa : parts.ca);
     this.notifier = new Notifier(this.state, sign);
     this.lifecycle = new Lifecycle(this.state, this.notifier);
-    this.api = new AppStoreApi(this.state, sign);
+    this.api = new AppStoreApi(this.state, sign, () => this.notifier.history);
+  }
+
+  reset(): void {
+    this.state.reset();
+    this.faults.clear();
+    this.notifier.reset();
   }
 
   get apiKey(): SimulatorParts['apiKey'] {

@@ -83,6 +83,25 @@ export interface SentNotification {
   delivery?: { status: number; body: string } | { error: string };
 }
 
+/** One send attempt as Get Notification History reports it (Apple keeps up to six per notification). */
+export interface SendAttempt {
+  attemptDate: number;
+  sendAttemptResult: 'SUCCESS' | 'TIMED_OUT' | 'NO_RESPONSE' | 'UNSUCCESSFUL_HTTP_RESPONSE_CODE';
+}
+
+/** Every notification the simulator signed, as Apple records it for Get Notification History. */
+export interface HistoryRecord {
+  signedPayload: string;
+  environment: SimEnvironment;
+  notificationType: string;
+  subtype?: string;
+  /** The customer the notification is about (the transactionId filter); none for TEST. */
+  customerId?: string;
+  /** When it was sent (its signedDate): what startDate/endDate filter on. */
+  sentAt: number;
+  sendAttempts: SendAttempt[];
+}
+
 export interface TransitionResult {
   purchase: SimPurchase;
   notifications: SentNotification[];
