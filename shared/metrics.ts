@@ -6,9 +6,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  */
 const current = new AsyncLocalStorage<Record<string, number>>();
 
-export function countCall(name: string): void {
+export function countCall(name: string, n = 1): void {
   const calls = current.getStore();
-  if (calls) calls[name] = (calls[name] ?? 0) + 1;
+  if (calls) calls[name] = (calls[name] ?? 0) + n;
 }
 
 export async function withCallCounts<T>(fn: () => Promise<T>): Promise<{ result: T; calls: Record<string, number> }> {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { z } from 'zod';
+import { refreshAppStorePurchase } from '../../shared/core/apply-app-store-notification';
 import { sweepAppleNotifications } from '../../shared/core/reconcile-apple';
+import type { PurchaseEvent } from '../../shared/store/purchase-record';
 import { reconcilePurchases, type AppleSweep } from '../../shared/core/reconcile-purchases';
 import { log } from '../../shared/log';
 import type { Runtime } from '../../shared/runtime';
@@ -28,13 +30,14 @@ export function reconcilePurchasesHandler(rt: () => Runtime) {
     const id = message?.messageId ?? message?.message_id ?? event.id ?? randomUUID();
     const runId = /^[\w.-]{1,200}$/.test(id) ? id : randomUUID();
     const { config, play, store, reconcile, appStore, now } = rt();
+    const appleDeps = { catalog: config.catalog, appStore, store, now };
     // Apple's history needs the App Store Server API key; without it the App Store step is left out.
     const apple =
       appStore?.hasApiKey && config.apple
         ? {
             environments: config.apple.environments,
-            sweep: (w: Parameters<AppleSweep>[0]) =>
-              sweepAppleNotifications({ catalog: config.catalog, appStore, store, now }, { ...w, maxCalls: APPLE_MAX_CALLS }),
+            sweep: (w: Parameters<AppleSweep>[0]) => sweepAppleNotifications(appleDeps, { ...w, maxCalls: APPLE_MAX_CALLS }),
+            refresh: (transactionId: string, event: PurchaseEvent) => refreshAppStorePurchase(appleDeps, transactionId, event),
           }
         : undefined;
     const run = await reconcilePurchases(

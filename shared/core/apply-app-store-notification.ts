@@ -1,5 +1,5 @@
 import type { AppStore, VerifiedNotification } from '../app-store/adapter';
-import { appStorePurchaseId } from '../app-store/ids';
+import { appStoreKey, appStorePurchaseId } from '../app-store/ids';
 import type { AppStoreTransaction } from '../app-store/transaction';
 import type { Catalog, CatalogProduct } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
@@ -98,16 +98,43 @@ async function apply(
   const state: AppStoreState = apple.hasApiKey
     ? await apple.currentState(tx, subscription)
     : { transaction: tx, renewalInfo: n.renewalInfo, status: statusOf(n, effect), signedAt: n.payload.signedDate };
+  return writeAppleState(deps, apple, state, product.type === 'consumable', event);
+}
+
+/**
+ * The sweep's re-read of a stored App Store purchase (its expiry passed with no notification): Apple's
+ * current state, written through the notifications' path. Needs the App Store Server API key.
+ */
+export async function refreshAppStorePurchase(
+  deps: ApplyAppStoreNotificationDeps,
+  transactionId: string,
+  event: PurchaseEvent,
+): Promise<'applied' | 'duplicate' | 'stale'> {
+  const apple = deps.appStore;
+  if (!apple?.hasApiKey) throw new DomainError('apple_not_configured', 'Re-reading App Store purchases needs the App Store Server API key.');
+  const tx = await apple.findTransaction(transactionId);
+  const product = productOf(deps.catalog, tx.productId);
+  const state = await apple.currentState(tx, product.type === 'subscription');
+  return writeAppleState(deps, apple, state, product.type === 'consumable', event);
+}
+
+async function writeAppleState(
+  deps: ApplyAppStoreNotificationDeps,
+  apple: AppStore,
+  state: AppStoreState,
+  consumable: boolean,
+  event: PurchaseEvent,
+): Promise<'applied' | 'duplicate' | 'stale'> {
   const latestProduct = productOf(deps.catalog, state.transaction.productId);
   const now = deps.now();
   const fromApple = fromAppStore(state, latestProduct, now);
-  const purchaseId = appStorePurchaseId(state.transaction, product.type === 'consumable');
+  const purchaseId = appStorePurchaseId(state.transaction, consumable);
 
   let stale = false;
   const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current) => {
     stale = isOlderThanStored(fromApple, current);
     if (stale) return null;
-    return planAppStoreChange({
+    const change = planAppStoreChange({
       purchaseId,
       uid: current?.uid ?? null,
       bundleId: apple.bundleId,
@@ -116,9 +143,11 @@ async function apply(
       now,
       current,
     });
+    return { ...change, token: appStoreKey(state.transaction, consumable) };
   });
   return duplicate ? 'duplicate' : stale ? 'stale' : 'applied';
 }
+
 
 /** The payload's status wins; else what the type implies; else (null) it is derived from the dates. */
 function statusOf(n: VerifiedNotification, effect: NotificationEffect) {

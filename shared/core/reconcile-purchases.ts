@@ -5,6 +5,7 @@ import type { PlayPurchases } from '../play/client';
 import type { SignedEnvironment } from '../app-store/transaction';
 import type { VoidedPurchase } from '../play/resources';
 import type { AppleSweepResult } from './reconcile-apple';
+import type { PurchaseEvent } from '../store/purchase-record';
 import type { ReconcileStore } from '../store/reconcile-store';
 import type { ApplyPlayNotificationDeps } from './apply-play-notification';
 import { replayPlayNotification } from './apply-play-notification';
@@ -20,8 +21,17 @@ export interface ReconcileDeps extends ApplyPlayNotificationDeps {
   reconcile: ReconcileStore;
   maxPlayCalls: number;
   voidedPageSize?: number;
-  /** The App Store step, when the App Store Server API is configured: its sweep and environments. */
-  apple?: { sweep: AppleSweep; environments: readonly SignedEnvironment[] } | undefined;
+  /**
+   * The App Store, when its Server API is configured: the history sweep, its environments, and the
+   * re-read of one stored purchase (by the transaction id its record is keyed by).
+   */
+  apple?:
+    | {
+        sweep: AppleSweep;
+        environments: readonly SignedEnvironment[];
+        refresh: (transactionId: string, event: PurchaseEvent) => Promise<string>;
+      }
+    | undefined;
   /** Wall-clock bound of one run. */
   maxRunMs?: number;
 }
@@ -230,14 +240,17 @@ async function sweepLapsed(ctx: StepContext, r: StepReport): Promise<void> {
   for (const p of await deps.reconcile.findLapsed(deps.now(), PAGE)) {
     if (!timeLeft(ctx, r)) return;
     r.examined++;
-    const token = p.platform === 'google_play' ? await deps.reconcile.getToken(p.id) : null;
+    const apple = p.platform === 'app_store' ? deps.apple : undefined;
+    const token = p.platform === 'google_play' || apple ? await deps.reconcile.getToken(p.id) : null;
     if (!token) {
-      r.skipped++; // an App Store purchase, or one recorded before tokens were kept
+      r.skipped++; // App Store without the API key, or a purchase recorded before tokens were kept
       continue;
     }
     const event = { id: `reconcile:${ctx.runId}:${p.id}`, source: 'reconcile' as const, type: 'lapsed', eventTime: deps.now() };
     await perPurchase(r, async () => {
-      const outcome = await refreshFromPlay(deps, event, { packageName: p.packageName, productId: p.productId, token }, p.kind);
+      const outcome = apple
+        ? await apple.refresh(token, event)
+        : await refreshFromPlay(deps, event, { packageName: p.packageName, productId: p.productId, token }, p.kind);
       if (outcome === 'applied') changed(ctx, p.id);
       return outcome;
     });

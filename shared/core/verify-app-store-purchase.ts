@@ -1,6 +1,6 @@
 import type { AppStore } from '../app-store/adapter';
 import { isAppAccountTokenOf } from '../app-store/app-account-token';
-import { appStorePurchaseId } from '../app-store/ids';
+import { appStoreKey, appStorePurchaseId } from '../app-store/ids';
 import type { AppStoreTransaction } from '../app-store/transaction';
 import { findProduct, type Catalog } from '../catalog';
 import { DomainError } from '../errors';
@@ -61,7 +61,8 @@ export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: stri
     const appliedProduct = stale ? (deps.catalog.products[current.productId] ?? latestProduct) : latestProduct;
     // A refunded one-time purchase is claimed by nobody; its owner's record is updated so access ends.
     if (isCanceledBeforeUse(applied.snapshot) && !current?.uid) throw refunded();
-    return planAppStoreChange({ purchaseId, uid, bundleId: apple.bundleId, product: appliedProduct, apple: applied, now, current });
+    const change = planAppStoreChange({ purchaseId, uid, bundleId: apple.bundleId, product: appliedProduct, apple: applied, now, current });
+    return { ...change, token: appStoreKey(state.transaction, product.type === 'consumable') };
   });
   if (isCanceledBeforeUse(applied.snapshot)) throw refunded();
 

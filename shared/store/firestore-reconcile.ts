@@ -16,7 +16,10 @@ export function createFirestoreReconcileStore(db: Firestore): ReconcileStore {
       throw mapFirestoreError(e);
     }
   };
-  const records = (docs: FirebaseFirestore.QueryDocumentSnapshot[]) => docs.map((d) => revive<PurchaseRecord>(d.data()));
+  const records = (docs: FirebaseFirestore.QueryDocumentSnapshot[]) => {
+    countCall('firestore:docsRead', docs.length);
+    return docs.map((d) => revive<PurchaseRecord>(d.data()));
+  };
 
   return {
     claimLease: (holder, now, ttlMs) =>
@@ -73,7 +76,9 @@ export function createFirestoreReconcileStore(db: Firestore): ReconcileStore {
       guarded(async () => {
         countCall('firestore:query');
         const q = db.collection(Collections.deadLetters).where('replayable', '==', true).orderBy('receivedAt').limit(limit);
-        return (await q.get()).docs.map((d) => ({ ...revive<Omit<ReplayableDeadLetter, 'id'>>(d.data()), id: d.id }));
+        const { docs } = await q.get();
+        countCall('firestore:docsRead', docs.length);
+        return docs.map((d) => ({ ...revive<Omit<ReplayableDeadLetter, 'id'>>(d.data()), id: d.id }));
       }),
     markReplayed: (id, outcome) =>
       guarded(async () => {

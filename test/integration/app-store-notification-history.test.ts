@@ -246,4 +246,22 @@ describe('reconcilePurchases runs the Apple step', () => {
     const again = await s.runReconcile();
     expect(again.run!.counts['appStore:Production'].applied).toBe(0);
   });
+
+  it('re-reads an App Store subscription whose stored expiry passed with no notification (a renewal)', async () => {
+    const uid = newUid();
+    const { purchase } = await s.apple.buy({ kind: 'subscription', productId: MONTHLY, periodMs: 2_000 });
+    expect((await s.verify({ signedTransaction: await s.apple.signTransaction(purchase.originalTransactionId) }, uid)).status).toBe(200);
+    const before = (await s.purchaseDoc(purchase.originalTransactionId))!.expiresAt.toMillis();
+    await new Promise((r) => setTimeout(r, 2_200)); // the stored expiry passes
+    s.apple.failDeliveries();
+    await s.apple.transition(purchase.originalTransactionId, 'renew'); // renewed for 2 s more, unannounced
+    s.apple.restoreDeliveries();
+
+    const { run } = await s.runReconcile();
+    expect(run!.counts.lapsed!.applied).toBeGreaterThanOrEqual(1);
+    const after = await s.purchaseDoc(purchase.originalTransactionId);
+    expect(after).toMatchObject({ active: true, uid });
+    expect(after!.expiresAt.toMillis()).toBeGreaterThan(before);
+    expect(await s.entitlement(uid, 'premium')).toMatchObject({ active: true });
+  });
 });
