@@ -28,6 +28,9 @@ answerBodyParseErrorsAsJson();
 const rt = start();
 const runtime = () => rt;
 
+/** Every target this bundle registers (tools/serve-function.js names them when asked for another). */
+export const FUNCTION_TARGETS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications', 'reconcilePurchases'] as const;
+
 http('verifyPurchase', verifyPurchaseHandler(runtime));
 cloudEvent('playRtdn', playRtdnHandler(runtime));
 http('refundPurchase', refundPurchaseHandler(runtime));

@@ -82,6 +82,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (env.GOOGLE_APPLICATION_CREDENTIALS) readCredentials(env.GOOGLE_APPLICATION_CREDENTIALS, problems);
   const apple = loadAppleConfig(env, problems);
+  // Unsigned (alg: none) ID tokens are for the Auth emulator; in Cloud Functions / Cloud Run (K_SERVICE or
+  // FUNCTION_TARGET set) with a real database, FIREBASE_AUTH_EMULATOR_HOST would let anyone sign in as anyone.
+  if (env.FIREBASE_AUTH_EMULATOR_HOST && (env.K_SERVICE || env.FUNCTION_TARGET) && !env.FIRESTORE_EMULATOR_HOST) {
+    problems.push(
+      'FIREBASE_AUTH_EMULATOR_HOST: set while running in the cloud (K_SERVICE/FUNCTION_TARGET) against a real Firestore; it would accept unsigned ID tokens. Remove it.',
+    );
+  }
   if (problems.length > 0 || !parsed.success || !catalog) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }

@@ -18,9 +18,19 @@ if (!target) {
   console.error('usage: serve-function.js --target=NAME --port=PORT [--source=dist/index.js]');
   process.exit(2);
 }
-require(path.resolve(args.source || 'dist/index.js'));
+const bundle = require(path.resolve(args.source || 'dist/index.js'));
+const targets = bundle.FUNCTION_TARGETS || [];
+if (!targets.includes(target)) {
+  console.error(`serve-function.js: no function "${target}" in ${args.source || 'dist/index.js'}; valid targets: ${targets.join(', ')}`);
+  process.exit(2);
+}
 const { getTestServer } = require('@google-cloud/functions-framework/testing');
 const server = getTestServer(target);
+server.once('error', (err) => {
+  const taken = err && err.code === 'EADDRINUSE';
+  console.error(taken ? `serve-function.js: port ${port} on 127.0.0.1 is taken; pick another with --port=N` : `serve-function.js: ${err.message}`);
+  process.exit(taken ? 98 : 1);
+});
 server.listen(port, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ severity: 'INFO', message: 'serving', target, url: `http://127.0.0.1:${port}/` }) + '\n');
 });

@@ -5,7 +5,7 @@ import { verifyPlayPurchase } from '../../shared/core/verify-play-purchase';
 import { parseWith, readJsonBody, requirePost, sendHttpError, sendJson } from '../../shared/http';
 import type { Runtime } from '../../shared/runtime';
 import { instrumentHttp, type Outcome } from '../instrument';
-import { refuseOrderIdAsToken, VerifyPurchaseRequestSchema } from './request';
+import { refuseCallableShape, refuseOrderIdAsToken, VerifyPurchaseRequestSchema } from './request';
 
 /** verifyPurchase (HTTP): parse -> authenticate -> core (Play or App Store) -> reply. */
 export function verifyPurchaseHandler(rt: () => Runtime) {
@@ -14,6 +14,7 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
     const { idTokens, config, play, store, appStore, now } = rt();
     const body = readJsonBody(req);
     const user = await idTokens.verify(parseBearer(req.get('authorization')));
+    refuseCallableShape(body);
     refuseOrderIdAsToken(body);
     const request = parseWith(VerifyPurchaseRequestSchema, body);
     const result =

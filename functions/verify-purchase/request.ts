@@ -34,3 +34,13 @@ export function refuseOrderIdAsToken(body: unknown): void {
     );
   }
 }
+
+/** A Firebase callable's envelope sent here: say what this function expects instead. */
+export function refuseCallableShape(body: unknown): void {
+  if (body && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 1 && 'data' in body) {
+    throw new DomainError(
+      'invalid_argument',
+      'This is a plain HTTP function, not a Firebase callable: send the fields at the top level ({ "packageName", "productId", "purchaseToken" }), not inside "data".',
+    );
+  }
+}

@@ -8,7 +8,7 @@ import {
   type RulesTestEnvironment,
 } from '@firebase/rules-unit-testing';
 import { collection, doc, getDoc, getDocs, setDoc, deleteDoc } from 'firebase/firestore';
-import { afterAll, beforeAll, describe, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 
 /** firestore.rules against the Firestore emulator: allowed and denied cases both. */
 let env: RulesTestEnvironment;
@@ -29,6 +29,8 @@ beforeAll(async () => {
     await setDoc(doc(db, 'refundLedger/1'), { status: 'done' });
     await setDoc(doc(db, 'events/rtdn:1'), { type: 'subscription:2' });
     await setDoc(doc(db, 'deadLetters/1'), { reason: 'x' });
+    await setDoc(doc(db, 'reconcileRuns/run-1'), { startedAt: new Date(), finishedAt: new Date(), counts: {}, playCalls: 0, errors: [] });
+    await setDoc(doc(db, 'reconcileState/cursor'), { at: 'x' });
   });
 });
 afterAll(async () => {
@@ -73,9 +75,49 @@ describe('firestore.rules', () => {
     await assertFails(getDocs(collection(notAdmin, 'auditLog')));
   });
 
+  it('admins read the reconcile run reports; users, look-alike admins and the unauthenticated do not', async () => {
+    const admin = env.authenticatedContext('root', { admin: true }).firestore();
+    await assertSucceeds(getDoc(doc(admin, 'reconcileRuns/run-1')));
+    await assertSucceeds(getDocs(collection(admin, 'reconcileRuns')));
+    // the sweep's own bookkeeping stays server-only
+    await assertFails(getDoc(doc(admin, 'reconcileState/cursor')));
+    for (const db of [
+      env.authenticatedContext('alice').firestore(),
+      env.authenticatedContext('mallory', { admin: 'true' }).firestore(),
+      env.unauthenticatedContext().firestore(),
+    ]) {
+      await assertFails(getDoc(doc(db, 'reconcileRuns/run-1')));
+      await assertFails(getDocs(collection(db, 'reconcileRuns')));
+    }
+  });
+
+  it('nobody writes a reconcile run report from a client, not even an admin', async () => {
+    for (const db of [env.authenticatedContext('root', { admin: true }).firestore(), env.authenticatedContext('alice').firestore()]) {
+      await assertFails(setDoc(doc(db, 'reconcileRuns/forged'), { startedAt: new Date(), counts: {} }));
+      await assertFails(setDoc(doc(db, 'reconcileRuns/run-1'), { errors: [] }));
+      await assertFails(deleteDoc(doc(db, 'reconcileRuns/run-1')));
+    }
+  });
+
   it('unauthenticated clients read nothing', async () => {
     const db = env.unauthenticatedContext().firestore();
     await assertFails(getDoc(doc(db, 'users/alice/entitlements/premium')));
     await assertFails(getDoc(doc(db, 'purchases/abc')));
+  });
+});
+
+describe('firestore.indexes.json', () => {
+  it("has the reconcile sweep's composite indexes", () => {
+    const { indexes } = JSON.parse(readFileSync(resolve(__dirname, '../../firestore.indexes.json'), 'utf8')) as {
+      indexes: { collectionGroup: string; queryScope: string; fields: { fieldPath: string; order: string }[] }[];
+    };
+    const shapes = indexes.map((i) => `${i.collectionGroup}(${i.fields.map((f) => `${f.fieldPath} ${f.order}`).join(', ')}) ${i.queryScope}`);
+    expect(shapes).toEqual(
+      expect.arrayContaining([
+        'purchases(active ASCENDING, expiresAt ASCENDING) COLLECTION',
+        'purchases(needsFinish ASCENDING, createdAt ASCENDING) COLLECTION',
+        'deadLetters(replayable ASCENDING, receivedAt ASCENDING) COLLECTION',
+      ]),
+    );
   });
 });

@@ -298,6 +298,15 @@ describe('refusals: every error of the contract, and nothing written', () => {
     expect(r.json.error.message).toMatch(/order id/i);
   });
 
+  it('400 invalid_argument: a Firebase callable envelope is explained (this is a plain HTTP function)', async () => {
+    const p = await buy({ type: 'product', productId: 'remove_ads' });
+    const res = await s.post({ data: body('remove_ads', p.purchaseToken) }, { uid });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatchObject({ code: 'invalid_argument' });
+    expect(res.json.error.message).toMatch(/plain HTTP function.*top level/);
+    expect(await purchaseDoc(p.purchaseToken)).toBeUndefined();
+  });
+
   it('400 unknown_product', async () => {
     const p = await buy({ type: 'product', productId: 'remove_ads' });
     await expectRefused(400, 'unknown_product', () => s.post(body('gold_bar', p.purchaseToken), { uid }));

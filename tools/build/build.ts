@@ -7,7 +7,7 @@ import { build, type Metafile } from 'esbuild';
  * external. build/functions/<name>/: one deployable folder per function (the bundle, a package.json
  * with only the runtime packages the bundle imports, pinned as installed here), for gcloud deploy.
  */
-export const FUNCTIONS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications'] as const;
+export const FUNCTIONS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications', 'reconcilePurchases'] as const;
 
 const root = join(__dirname, '../..');
 

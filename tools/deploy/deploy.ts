@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type StdioOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,15 +6,31 @@ import { z } from 'zod';
 
 /**
  * npm run deploy -- --project P --region R [--config deploy/deploy.json] [--dry-run]
- * Creates the RTDN topic (if missing) and its dead-letter topic with a hold subscription, deploys every
- * function (2nd gen, Node 22) with gcloud, gives playRtdn's Pub/Sub subscription (made by Eventarc) a
- * dead-letter topic and a bounded retry policy, and deploys the Firestore rules and indexes with the
- * firebase CLI. --dry-run prints the exact commands instead of running them.
+ * Creates the RTDN topic (if missing) and its dead-letter topic with a hold subscription, and the
+ * reconcile topic, deploys every function (2nd gen, Node 22) with gcloud, gives playRtdn's Pub/Sub
+ * subscription (made by Eventarc) a dead-letter topic and a bounded retry policy, deploys the Firestore
+ * rules and indexes with the firebase CLI, and creates (or updates) the Cloud Scheduler job that
+ * publishes to the reconcile topic. --dry-run prints the exact commands instead of running them.
  */
 const root = resolve(__dirname, '../..');
 
 /** Pub/Sub topic and subscription ids: 3-255 characters, a letter first, not starting with "goog". */
 const PUBSUB_ID = /^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/;
+
+/** The Cloud Scheduler job that starts a reconcile sweep by publishing `{}` to the reconcile topic. */
+export const RECONCILE_JOB = 'iap-reconcile';
+
+/** Unix cron, five fields (Cloud Scheduler's format). */
+const CRON = /^[\d*/,A-Za-z-]+( [\d*/,A-Za-z-]+){4}$/;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const DeployConfigSchema = z
   .strictObject({
@@ -24,9 +40,17 @@ const DeployConfigSchema = z
     /** Where an RTDN goes after rtdnMaxDeliveryAttempts failed deliveries; default `${rtdnTopic}-dead-letter`. */
     rtdnDeadLetterTopic: z.string().regex(PUBSUB_ID).optional(),
     rtdnMaxDeliveryAttempts: z.number().int().min(5).max(100).default(10),
+    reconcileTopic: z.string().regex(PUBSUB_ID).default('iap-reconcile'),
+    reconcileSchedule: z.string().regex(CRON, 'a five-field cron expression, e.g. "*/15 * * * *"').default('*/15 * * * *'),
+    reconcileTimeZone: z.string().refine(isTimeZone, 'not an IANA time zone').default('Etc/UTC'),
     memory: z.string().default('256Mi'),
     serviceAccount: z.string().optional(),
-    env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()),
+    // an emulator switch in the cloud would accept unsigned ID tokens (FIREBASE_AUTH_EMULATOR_HOST) or talk to no database
+    env: z
+      .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())
+      .refine((env) => !Object.keys(env).some((k) => k.endsWith('_EMULATOR_HOST')), {
+        message: 'must not contain any *_EMULATOR_HOST variable (emulators are for the local stack only)',
+      }),
     secrets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().regex(/^[\w-]+:(latest|\d+)$/)).default({}),
   })
   .transform((c) => ({ ...c, rtdnDeadLetterTopic: c.rtdnDeadLetterTopic ?? `${c.rtdnTopic}-dead-letter` }))
@@ -37,6 +61,11 @@ const DeployConfigSchema = z
   .refine((c) => c.rtdnDeadLetterTopic !== c.rtdnTopic, {
     path: ['rtdnDeadLetterTopic'],
     message: 'must differ from rtdnTopic',
+  })
+  // a shared topic would push RTDNs to the sweep and the sweep's `{}` to playRtdn
+  .refine((c) => c.reconcileTopic !== c.rtdnTopic && c.reconcileTopic !== c.rtdnDeadLetterTopic, {
+    path: ['reconcileTopic'],
+    message: 'must differ from rtdnTopic and rtdnDeadLetterTopic',
   });
 export type DeployConfig = z.output<typeof DeployConfigSchema>;
 
@@ -48,12 +77,14 @@ export function holdSubscription(c: { rtdnDeadLetterTopic: string }): string {
 /**
  * One command. `capture` stores its trimmed stdout under a name that later commands use as `${name}`
  * (substituted just before they run; printed as-is by --dry-run). `okIfExists` treats a failure whose
- * output says "already exists" as success, so a re-deploy re-runs the create steps harmlessly.
+ * output says "already exists" as success, so a re-deploy re-runs the create steps harmlessly;
+ * `orUpdate` runs that command instead, so a re-deploy also applies changed settings.
  */
 export interface Step {
   run: string[];
   capture?: string;
   okIfExists?: boolean;
+  orUpdate?: string[];
 }
 
 export interface Args {
@@ -84,6 +115,7 @@ const TRIGGERS: Record<string, (c: DeployConfig) => string[]> = {
   appStoreNotifications: () => ['--trigger-http', '--allow-unauthenticated'],
   // retries on: a transient failure throws and Pub/Sub redelivers
   playRtdn: (c) => [`--trigger-topic=${c.rtdnTopic}`, '--retry'],
+  reconcilePurchases: (c) => [`--trigger-topic=${c.reconcileTopic}`, '--retry'],
 };
 
 export function deployCommands(args: Args, config: DeployConfig, envFile: string): Step[] {
@@ -100,6 +132,7 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
       ],
       okIfExists: true,
     },
+    { run: ['gcloud', 'pubsub', 'topics', 'create', config.reconcileTopic, project], okIfExists: true },
   ];
   for (const [name, trigger] of Object.entries(TRIGGERS)) {
     const cmd = [
@@ -142,6 +175,13 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
     },
     { run: ['firebase', 'deploy', '--only', 'firestore:rules,firestore:indexes', '--project', args.project, '--non-interactive'] },
   );
+  // Last: the sweep starts once its function and its indexes are deployed.
+  const job = (verb: 'create' | 'update') => [
+    'gcloud', 'scheduler', 'jobs', verb, 'pubsub', RECONCILE_JOB, `--location=${args.region}`, project,
+    `--schedule=${config.reconcileSchedule}`, `--time-zone=${config.reconcileTimeZone}`,
+    `--topic=${config.reconcileTopic}`, '--message-body={}',
+  ];
+  steps.push({ run: job('create'), orUpdate: job('update') });
   checkPlaceholders(steps);
   return steps;
 }
@@ -152,7 +192,7 @@ const PLACEHOLDER = /\$\{(\w+)\}/g;
 function checkPlaceholders(steps: Step[]): void {
   const known = new Set<string>();
   for (const step of steps) {
-    for (const arg of step.run) {
+    for (const arg of [...step.run, ...(step.orUpdate ?? [])]) {
       for (const [, name] of arg.matchAll(PLACEHOLDER)) {
         if (!known.has(name!)) throw new Error(`\${${name}} is used before a step captures it: ${step.run.join(' ')}`);
       }
@@ -167,36 +207,42 @@ export function formatStep(step: Step): string {
     a.includes('${') ? `"${a}"` : /[^\w@%+=:,./-]/.test(a) ? `'${a}'` : a;
   const line = step.run.map(quote).join(' ');
   if (step.capture) return `${step.capture}=$(${line})`;
+  // Pasted into a shell both lines run: an update right after the create changes nothing.
+  if (step.orUpdate) return `${line}  # if it already exists, instead:\n${step.orUpdate.map(quote).join(' ')}`;
   return step.okIfExists ? `${line}  # ok if it already exists` : line;
 }
 
 function runSteps(steps: Step[]): void {
   const values: Record<string, string> = {};
-  for (const step of steps) {
-    const argv = step.run.map((a) => a.replace(PLACEHOLDER, (_, name: string) => values[name]!));
+  const substitute = (run: string[]) => run.map((a) => a.replace(PLACEHOLDER, (_, name: string) => values[name]!));
+  const exec = (argv: string[], stdio: StdioOptions) => {
     console.log(`$ ${argv.join(' ')}`);
-    const piped = step.capture !== undefined || step.okIfExists === true;
-    const r = spawnSync(argv[0]!, argv.slice(1), {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: piped ? ['inherit', step.capture ? 'pipe' : 'inherit', step.okIfExists ? 'pipe' : 'inherit'] : 'inherit',
-    });
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, encoding: 'utf8', stdio });
     if (r.error) {
       console.error(`Could not run ${argv[0]}: ${r.error.message}`);
       process.exit(1);
     }
-    if (step.okIfExists && r.stderr) process.stderr.write(r.stderr);
+    return r;
+  };
+  for (const step of steps) {
+    // a create that may find its resource: stderr is read for "already exists", then passed on
+    const tolerant = step.okIfExists === true || step.orUpdate !== undefined;
+    const r = exec(substitute(step.run), ['inherit', step.capture ? 'pipe' : 'inherit', tolerant ? 'pipe' : 'inherit']);
+    if (tolerant && r.stderr) process.stderr.write(r.stderr);
     if (r.status !== 0) {
-      if (step.okIfExists && /already exists/i.test(r.stderr ?? '')) {
+      if (!tolerant || !/already exists/i.test(r.stderr ?? '')) process.exit(r.status ?? 1);
+      if (step.orUpdate) {
+        const u = exec(substitute(step.orUpdate), 'inherit');
+        if (u.status !== 0) process.exit(u.status ?? 1);
+      } else {
         console.log('  (already exists: kept as it is)');
-        continue;
       }
-      process.exit(r.status ?? 1);
+      continue;
     }
     if (step.capture) {
       const value = (r.stdout ?? '').trim();
       if (!/^[\w.~+%@-]+$/.test(value)) {
-        console.error(`Expected a single name from ${argv.slice(0, 3).join(' ')} for ${step.capture}, got ${JSON.stringify(value)}.`);
+        console.error(`Expected a single name from ${step.run.slice(0, 3).join(' ')} for ${step.capture}, got ${JSON.stringify(value)}.`);
         process.exit(1);
       }
       values[step.capture] = value;

@@ -14,9 +14,14 @@ export interface FunctionEntry {
   /** Port in the local stack. */
   port: number;
   kind: FunctionKind;
+  /** A cloudevent function's Pub/Sub topic: the stack creates it with a push subscription to the function. */
+  topic?: string;
   /** One line for the table. */
   about: string;
 }
+
+export const RTDN_TOPIC = 'play-rtdn';
+export const RECONCILE_TOPIC = 'iap-reconcile';
 
 /**
  * Every function the local stack knows. Adding one is one entry here; it is served only when
@@ -24,13 +29,14 @@ export interface FunctionEntry {
  */
 export const FUNCTIONS: readonly FunctionEntry[] = [
   { target: 'verifyPurchase', port: 8081, kind: 'http', about: 'POST a Play purchase with a Bearer ID token' },
-  { target: 'playRtdn', port: 8082, kind: 'cloudevent', about: 'Play RTDNs, pushed by Pub/Sub topic play-rtdn' },
+  { target: 'playRtdn', port: 8082, kind: 'cloudevent', topic: RTDN_TOPIC, about: `Play RTDNs, pushed by Pub/Sub topic ${RTDN_TOPIC}` },
   { target: 'refundPurchase', port: 8083, kind: 'http', about: 'callable, admin ID token' },
   { target: 'appStoreNotifications', port: 8084, kind: 'http', about: 'App Store Server Notifications V2' },
+  // 8085 is the Pub/Sub emulator
+  { target: 'reconcilePurchases', port: 8086, kind: 'cloudevent', topic: RECONCILE_TOPIC, about: `reconcile sweep, one per message on ${RECONCILE_TOPIC} (npm run reconcile)` },
 ];
 
 export const PLAY_PACKAGE = 'com.example.app';
-export const RTDN_TOPIC = 'play-rtdn';
 
 export interface StackSettings {
   projectId: string;

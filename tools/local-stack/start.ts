@@ -7,10 +7,12 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { emulatorIdToken } from '../../test/helpers/id-tokens';
 import { startFirestoreEmulator, startPubSubEmulator, type RunningEmulator } from '../emulators/gcloud';
 import { encodeNotification, startPlaySimulator, type PlaySimulator } from '../play-simulator';
+import { reconcileOnce, type StackHosts } from '../reconcile/reconcile';
 import {
   DIST,
   FUNCTIONS,
   PLAY_PACKAGE,
+  RECONCILE_TOPIC,
   ROOT,
   RTDN_TOPIC,
   functionEnv,
@@ -33,14 +35,14 @@ const USAGE = `Usage: npm start [-- --check]
 
 Starts the local stack on 127.0.0.1: Firestore emulator (8080), Pub/Sub emulator (8085), Play simulator (8090),
 and the functions dist/index.js registers (verifyPurchase 8081, playRtdn 8082, refundPurchase 8083,
-appStoreNotifications 8084). A taken port moves to the next free one. Ctrl-C stops everything.
+appStoreNotifications 8084, reconcilePurchases 8086). A taken port moves to the next free one. Ctrl-C stops
+everything. With the stack running, \`npm run reconcile\` triggers one reconcile sweep.
 
   --check   start everything, create and verify a purchase (HTTP and the printed curl commands),
-            stop everything, exit 0 if all went well, 1 otherwise`;
+            trigger one reconcile sweep (if registered), stop everything, exit 0 if all went well, 1 otherwise`;
 
 const PROJECT_ID = 'demo-iap';
 const SIM_PORT = 8090;
-const PUSH_SUBSCRIPTION = 'play-rtdn-push';
 const TOKEN_LIFETIME_S = 7 * 24 * 3600;
 
 const t0 = Date.now();
@@ -64,7 +66,8 @@ class Stack {
   notRegistered: string[] = [];
   moved: string[] = [];
   settings?: StackSettings;
-  pushEndpoint?: string;
+  /** Topic -> push endpoint of the function it delivers to (a topic without one is not listed). */
+  pushEndpoints = new Map<string, string>();
   /** Function output is echoed (prefixed) once the stack is up. */
   echo = false;
   /** Observers of every function's output lines (the self check waits on them). */
@@ -177,21 +180,30 @@ class Stack {
     const toServe = FUNCTIONS.filter((f) => registered.includes(f.target));
     this.notRegistered = FUNCTIONS.filter((f) => !registered.includes(f.target)).map((f) => f.target);
     say(`  ✓ dist/index.js registers: ${toServe.map((f) => f.target).join(', ') || '(nothing known)'}`);
-    const rtdn = toServe.find((f) => f.target === 'playRtdn');
-    if (rtdn && !this.pubsubEmulator) throw new PrerequisiteError(pre.pubsubMissing ?? 'The Pub/Sub emulator is not running.');
+    const pushed = toServe.find((f) => f.topic);
+    if (pushed && !this.pubsubEmulator) throw new PrerequisiteError(pre.pubsubMissing ?? 'The Pub/Sub emulator is not running.');
 
     if (this.pubsubEmulator) {
       process.env.PUBSUB_EMULATOR_HOST = this.pubsubEmulator.host;
       process.env.METADATA_SERVER_DETECTION = 'none';
       const { PubSub: PubSubClient } = await import('@google-cloud/pubsub');
       this.pubsub = new PubSubClient({ projectId: PROJECT_ID });
-      [this.topic] = await this.step(this.pubsub.createTopic(RTDN_TOPIC));
-      if (rtdn) {
-        this.pushEndpoint = `http://127.0.0.1:${functionPorts.get(rtdn.target)}/projects/${PROJECT_ID}/topics/${RTDN_TOPIC}`;
-        await this.step(this.topic.createSubscription(PUSH_SUBSCRIPTION, { pushConfig: { pushEndpoint: this.pushEndpoint } }));
+      // Every topic exists even when its function is not registered: publishers (the simulator,
+      // npm run reconcile) then succeed, and the message is dropped as in production without a subscriber.
+      for (const f of FUNCTIONS) {
+        if (!f.topic) continue;
+        const [topic] = await this.step(this.pubsub.createTopic(f.topic));
+        if (f.topic === RTDN_TOPIC) this.topic = topic;
+        if (toServe.includes(f)) {
+          // The functions framework turns a push to /projects/P/topics/T into a messagePublished CloudEvent.
+          const pushEndpoint = `http://127.0.0.1:${functionPorts.get(f.target)}/projects/${PROJECT_ID}/topics/${f.topic}`;
+          await this.step(topic.createSubscription(`${f.topic}-push`, { pushConfig: { pushEndpoint } }));
+          this.pushEndpoints.set(f.topic, pushEndpoint);
+        }
+        this.proceed();
+        const endpoint = this.pushEndpoints.get(f.topic);
+        say(`  ✓ topic ${f.topic}${endpoint ? `, push subscription → ${endpoint}` : ` (no push subscription: ${f.target} is not registered)`}`);
       }
-      this.proceed();
-      say(`  ✓ topic ${RTDN_TOPIC}${this.pushEndpoint ? `, push subscription → ${this.pushEndpoint}` : ' (no push subscription: playRtdn is not registered)'}`);
     }
 
     const fnStarted = Date.now();
@@ -264,13 +276,14 @@ class Stack {
     if (this.firestore) rows.push({ what: 'Firestore emulator', url: `http://${this.firestore.host}`, pid: String(this.firestore.process.pid) });
     if (this.pubsubEmulator) {
       rows.push({ what: 'Pub/Sub emulator', url: `http://${this.pubsubEmulator.host}`, pid: String(this.pubsubEmulator.process.pid) });
-      rows.push({
-        what: `  topic ${RTDN_TOPIC}`,
-        url: this.pushEndpoint ? `push → ${this.pushEndpoint}` : 'no subscription (playRtdn not registered)',
-        pid: '',
-      });
+      for (const f of FUNCTIONS) {
+        if (!f.topic) continue;
+        const endpoint = this.pushEndpoints.get(f.topic);
+        rows.push({ what: `  topic ${f.topic}`, url: endpoint ? `push → ${endpoint}` : `no subscription (${f.target} not registered)`, pid: '' });
+      }
     } else {
-      rows.push({ what: 'Pub/Sub emulator', url: 'not available (only playRtdn needs it)', pid: '-' });
+      const needing = FUNCTIONS.filter((f) => f.topic).map((f) => f.target);
+      rows.push({ what: 'Pub/Sub emulator', url: `not available (only ${needing.join(' and ')} need it)`, pid: '-' });
     }
     if (this.sim) {
       rows.push({ what: 'Play simulator', url: this.sim.url, pid: self });
@@ -427,7 +440,16 @@ function commands(stack: Stack): Commands {
   return { idToken, adminToken, lines, adminLines };
 }
 
-/** Where everything runs, for `npm run demo` and other scripts (ports may have moved). */
+function runSummary(id: string, run: Json): string {
+  const errors = Array.isArray(run.errors) ? run.errors.length : run.errors;
+  return `reconcileRuns/${id}: ${run.status ?? ''}${run.finishedAt ? '' : ' (not finished)'}, playCalls ${run.playCalls}, errors ${errors}`;
+}
+
+function stackHosts(stack: Stack): StackHosts {
+  return { projectId: PROJECT_ID, pubsubHost: stack.pubsubEmulator!.host, firestoreHost: stack.firestore!.host };
+}
+
+/** Where everything runs, for `npm run demo`, `npm run reconcile` and other scripts (ports may have moved). */
 function writeStackInfo(stack: Stack): void {
   const info = {
     projectId: PROJECT_ID,
@@ -457,6 +479,10 @@ function printReady(stack: Stack): void {
     say('');
     say('As the admin, revoke that purchase with refundPurchase (callable protocol: {"data": …}):');
     say(c.adminLines.join('\n'));
+  }
+  if (stack.functions.some((f) => f.entry.target === 'reconcilePurchases')) {
+    say('');
+    say(`One reconcile sweep (publishes {} to ${RECONCILE_TOPIC}, prints its reconcileRuns report): npm run reconcile`);
   }
   say('');
   say(`Function logs follow, prefixed [name]. Catalog: examples/catalog.json, package ${PLAY_PACKAGE}.`);
@@ -554,7 +580,8 @@ async function selfCheck(stack: Stack): Promise<boolean> {
       say('  - the printed curl commands: skipped (no curl)');
     }
     if (stack.functions.some((f) => f.entry.target === 'playRtdn')) {
-      // Refund at the simulator -> RTDN published to the topic -> pushed to playRtdn, which logs it.
+      // Refund with revoke at the simulator (a plain refund sends no RTDN, as at Play) -> void RTDN
+      // published to the topic -> pushed to playRtdn, which logs it.
       const seen = new Promise<string>((resolve) => {
         const w = (target: string, line: string) => {
           if (target === 'playRtdn' && /"message":"playRtdn/.test(line)) {
@@ -571,7 +598,7 @@ async function selfCheck(stack: Stack): Promise<boolean> {
       const refund = await fetch(`${stack.sim!.url}_sim/purchases/${encodeURIComponent(purchase.purchaseToken)}/refund`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: '{}',
+        body: JSON.stringify({ revoke: true }),
       });
       await refund.arrayBuffer();
       const line = await seen;
@@ -584,8 +611,19 @@ async function selfCheck(stack: Stack): Promise<boolean> {
       }
       record('refund RTDN reaches playRtdn through Pub/Sub push', refund.status === 200 && line !== '', line ? outcome.slice(0, 160) : 'no playRtdn log line within 15 s');
     }
+    if (stack.functions.some((f) => f.entry.target === 'reconcilePurchases')) {
+      // What npm run reconcile does: {} on the topic -> pushed to reconcilePurchases -> its run report.
+      const out = await reconcileOnce(stackHosts(stack));
+      record(
+        'a reconcile sweep through Pub/Sub push writes its reconcileRuns report',
+        out.finished,
+        out.run ? runSummary(out.run.id, out.run.data) : 'no report within 30 s',
+      );
+    }
     const stats = stack.sim!.stats();
-    record('Play calls seen by the simulator', (stats.calls['purchases.products.get'] ?? 0) >= 2, JSON.stringify(stats.calls));
+    // verify and the RTDN each read the one-time purchase, with products.get or productsv2
+    const reads = (stats.calls['purchases.products.get'] ?? 0) + (stats.calls['purchases.productsv2.getproductpurchasev2'] ?? 0);
+    record('Play calls seen by the simulator', reads >= 2, JSON.stringify(stats.calls));
   } catch (e) {
     record('quick-start flow', false, (e as Error).message);
   }
