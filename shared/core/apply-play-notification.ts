@@ -114,8 +114,14 @@ async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotificatio
   if (n.pendingRefundReviewNotification) {
     const review = n.pendingRefundReviewNotification;
     const key = review.pendingRefundToken ?? review.orderId ?? event.id;
+    const id = `play_pending_refund_review:${createHash('sha256').update(key).digest('hex')}`;
+    // Answering the review (refundPurchase review_refund) needs the raw token: kept where no console reads, before the notice shows.
+    if (review.pendingRefundToken) {
+      const orderId = review.orderId ?? null;
+      await deps.store.keepRefundReviewToken(id, { token: review.pendingRefundToken, packageName: n.packageName, orderId, notifiedAt: event.eventTime });
+    }
     await deps.store.recordNotice({
-      id: `play_pending_refund_review:${createHash('sha256').update(key).digest('hex')}`,
+      id,
       kind: 'play_pending_refund_review',
       detail: { packageName: n.packageName, ...review, ...(review.pendingRefundToken ? { pendingRefundToken: `sha256:${fingerprint(review.pendingRefundToken)}` } : {}) },
     });
@@ -222,7 +228,7 @@ async function deadLetter(
 ): Promise<NotificationOutcome> {
   // The messageId comes from the envelope as sent: kept short and valid Unicode so the letter can be stored.
   const messageId = message.messageId.slice(0, 256).replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd');
-  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId, ...(replay ? { replay } : {}) });
+  await deps.store.recordDeadLetter({ source: 'play_rtdn', reason, payload, messageId, ...(replay ? { replay: { ...replay, messageId } } : {}) });
   log('WARNING', 'RTDN dead letter', { messageId: message.messageId, reason });
   return 'dead_letter';
 }
