@@ -1,6 +1,5 @@
 import { cloudEvent, http } from '@google-cloud/functions-framework';
-import { ConfigError, loadConfig } from '../shared/config';
-import { createRuntime, type Runtime } from '../shared/runtime';
+import { startRuntime } from '../shared/runtime';
 import { appStoreNotificationsHandler } from './app-store-notifications';
 import { answerBodyParseErrorsAsJson } from './body-parse-errors';
 import { playRtdnHandler } from './play-rtdn';
@@ -9,24 +8,13 @@ import { refundPurchaseHandler } from './refund-purchase';
 import { verifyPurchaseHandler } from './verify-purchase';
 
 /**
- * Registers every function with the functions framework. Configuration is validated here, at start:
- * a broken environment stops the process with one message naming every bad variable.
+ * Registers every function with the functions framework (dist/index.js; the deployable folders
+ * build/functions/<name>/ get one bundle per function, generated from the same handlers by
+ * tools/build/build.ts). Configuration is validated here, at start: a broken environment stops the
+ * process with one message naming every bad variable (exit 78). Clients are built when first needed.
  */
-function start(): Runtime {
-  try {
-    return createRuntime(loadConfig());
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`iap-functions: ${e.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw e;
-  }
-}
-
 answerBodyParseErrorsAsJson();
-const rt = start();
-const runtime = () => rt;
+const runtime = startRuntime();
 
 /** Every target this bundle registers (tools/serve-function.js names them when asked for another). */
 export const FUNCTION_TARGETS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications', 'reconcilePurchases'] as const;

@@ -19,6 +19,12 @@ export const CatalogProductSchema = z.discriminatedUnion('type', [
     duration: z.string().refine(isDuration, 'duration must be an ISO 8601 duration such as P30D, P1M or P1Y').optional(),
   }),
   z.strictObject({ type: z.literal('consumable'), credits }),
+  z.strictObject({
+    /** An App Store Non-Renewing Subscription (a pass): access for `duration` from its purchase date, stacked. */
+    type: z.literal('non_renewing_subscription'),
+    entitlements,
+    duration: z.string().refine(isDuration, 'duration must be an ISO 8601 duration such as P30D, P1M or P1Y'),
+  }),
 ]);
 export type CatalogProduct = z.infer<typeof CatalogProductSchema>;
 

@@ -24,6 +24,10 @@ export interface Config {
   playMaxAttempts: number;
   /** Deadline of one Firestore operation (read, write or transaction). */
   firestoreTimeoutMs: number;
+  /** Repeat verifications by a purchase's owner are answered from Firestore while the stored state holds. */
+  playTrustStoredState: boolean;
+  /** ...for a subscription, only while its stored expiry is at least this far away. */
+  playTrustMarginMs: number;
   /** Play calls one reconcile run may make (a fifth of a 3,000/min quota bucket by default). */
   reconcileMaxPlayCalls: number;
   /** Voided purchases per page of voidedpurchases.list (Play's maximum is 1000). */
@@ -58,6 +62,8 @@ const EnvSchema = z.object({
   PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   PLAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
   FIRESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  PLAY_TRUST_STORED_STATE: z.enum(['true', 'false']).default('true'),
+  PLAY_TRUST_MARGIN_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3_600),
   RECONCILE_MAX_PLAY_CALLS: z.coerce.number().int().min(1).max(100_000).default(600),
   RECONCILE_VOIDED_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
 });
@@ -107,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     playTimeoutMs: e.PLAY_TIMEOUT_MS,
     playMaxAttempts: e.PLAY_MAX_ATTEMPTS,
     firestoreTimeoutMs: e.FIRESTORE_TIMEOUT_MS,
+    playTrustStoredState: e.PLAY_TRUST_STORED_STATE === 'true',
+    playTrustMarginMs: e.PLAY_TRUST_MARGIN_SECONDS * 1000,
     reconcileMaxPlayCalls: e.RECONCILE_MAX_PLAY_CALLS,
     reconcileVoidedPageSize: e.RECONCILE_VOIDED_PAGE_SIZE,
     apple,

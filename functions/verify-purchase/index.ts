@@ -21,12 +21,20 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
       request.platform === 'app_store'
         ? await verifyAppStorePurchase({ catalog: config.catalog, appStore, store, now }, user.uid, request)
         : await verifyPlayPurchase(
-            { catalog: config.catalog, packageNames: config.packageNames, licenseKeys: config.licenseKeys, play, store, now },
+            {
+              catalog: config.catalog,
+              packageNames: config.packageNames,
+              licenseKeys: config.licenseKeys,
+              play,
+              store,
+              now,
+              trustStoredState: config.playTrustStoredState ? { marginMs: config.playTrustMarginMs } : undefined,
+            },
             user.uid,
             request,
           );
     sendJson(res, 200, result);
-    return { status: 200, platform: request.platform ?? 'google_play' };
+    return { status: 200, platform: request.platform ?? 'google_play', ...(result.source ? { source: result.source } : {}) };
   };
   return instrumentHttp('verifyPurchase', handle, sendHttpError);
 }

@@ -1,4 +1,6 @@
+import type { ConsumptionRequest } from '@apple/app-store-server-library';
 import { DomainError } from '../errors';
+import type { ConsumptionSettings } from '../model/app-store-consumption';
 import { isAppleSubscriptionStatus, type AppStoreState } from '../model/app-store-purchase';
 import { createAppStoreApi, type AppStoreApi, type NotificationHistoryPage, type NotificationHistoryQuery } from './api-client';
 import type { AppleConfig } from './config';
@@ -23,6 +25,8 @@ export interface AppStore {
   readonly bundleId: string;
   /** false = signed-data-only mode: signed payloads are applied as they are. */
   readonly hasApiKey: boolean;
+  /** How CONSUMPTION_REQUEST notifications are answered (APPLE_CONSUMPTION_INFO and friends). */
+  readonly consumption: ConsumptionSettings;
   verifyTransaction(jws: string): Promise<AppStoreTransaction>;
   verifyNotification(signedPayload: string): Promise<VerifiedNotification>;
   /** Looks the id up in each accepted environment, Production first. */
@@ -33,6 +37,10 @@ export interface AppStore {
   currentState(tx: AppStoreTransaction, subscription: boolean): Promise<AppStoreState>;
   /** One page of Get Notification History (payloads unverified: apply them as delivered ones). Needs the API key. */
   notificationHistory(env: SignedEnvironment, q: NotificationHistoryQuery): Promise<NotificationHistoryPage>;
+  /** The customer's Non-Renewing Subscriptions not revoked, newest first, verified (up to 100). Needs the API key. */
+  passHistory(tx: AppStoreTransaction): Promise<AppStoreTransaction[]>;
+  /** Send Consumption Information (V2) about `tx`. Needs the API key. */
+  sendConsumptionInformation(tx: AppStoreTransaction, body: ConsumptionRequest): Promise<void>;
 }
 
 const HISTORY_PAGES = 5; // 100 transactions: enough to find a purchase in one customer's history
@@ -102,17 +110,30 @@ export function createAppStore(config: AppleConfig): AppStore {
     env: SignedEnvironment,
     transactionId: string,
     productId: string | undefined,
+    nonRenewingOnly = false,
   ): Promise<AppStoreTransaction[] | null> {
     const all: AppStoreTransaction[] = [];
     let revision: string | undefined;
     for (let page = 0; page < HISTORY_PAGES; page++) {
-      const response = await client.history(env, transactionId, { productId, revision });
+      const response = await client.history(env, transactionId, { productId, revision, nonRenewingOnly });
       if (!response) return page === 0 ? null : all;
       all.push(...(await Promise.all((response.signedTransactions ?? []).map((jws) => signed.transaction(jws)))));
       if (!response.hasMore || !response.revision || productId) break; // with a product filter the newest is on page one
       revision = response.revision;
     }
     return all;
+  }
+
+  async function passHistory(tx: AppStoreTransaction): Promise<AppStoreTransaction[]> {
+    const client = needApi('Stacking non-renewing subscriptions');
+    return (await readHistory(client, tx.environment as SignedEnvironment, tx.transactionId, undefined, true)) ?? [];
+  }
+
+  async function sendConsumptionInformation(tx: AppStoreTransaction, body: ConsumptionRequest): Promise<void> {
+    const client = needApi('Answering a consumption request');
+    if (!(await client.sendConsumptionInformation(tx.environment as SignedEnvironment, tx.transactionId, body))) {
+      throw notFound('this transaction any more');
+    }
   }
 
   async function currentState(tx: AppStoreTransaction, subscription: boolean): Promise<AppStoreState> {
@@ -152,12 +173,15 @@ export function createAppStore(config: AppleConfig): AppStore {
   return {
     bundleId: config.bundleId,
     hasApiKey: api !== null,
+    consumption: config.consumption,
     verifyTransaction: (jws) => signed.transaction(jws),
     verifyNotification,
     findTransaction,
     findTransactionInReceipt,
     currentState,
     notificationHistory,
+    passHistory,
+    sendConsumptionInformation,
   };
 }
 

@@ -5,6 +5,8 @@ import {
   Environment,
   GetTransactionHistoryVersion,
   Order,
+  ProductType,
+  type ConsumptionRequest,
   type HistoryResponse,
   type StatusResponse,
 } from '@apple/app-store-server-library';
@@ -22,10 +24,18 @@ import type { SignedEnvironment } from './transaction';
 export interface AppStoreApi {
   transactionInfo(env: SignedEnvironment, transactionId: string): Promise<string | null>;
   subscriptionStatuses(env: SignedEnvironment, transactionId: string): Promise<StatusResponse | null>;
-  /** Transaction history V2, newest first. */
-  history(env: SignedEnvironment, transactionId: string, q: { productId?: string; revision?: string }): Promise<HistoryResponse | null>;
+  /** Transaction history V2, newest first; `nonRenewingOnly`: the customer's passes not revoked. */
+  history(env: SignedEnvironment, transactionId: string, q: HistoryQuery): Promise<HistoryResponse | null>;
+  /** Send Consumption Information (V2); false when Apple does not know the transaction. */
+  sendConsumptionInformation(env: SignedEnvironment, transactionId: string, body: ConsumptionRequest): Promise<boolean>;
   /** Get Notification History: one page (up to 20) of the notifications Apple sent or tried to send, oldest first. */
   notificationHistory(env: SignedEnvironment, q: NotificationHistoryQuery): Promise<NotificationHistoryPage>;
+}
+
+export interface HistoryQuery {
+  productId?: string | undefined;
+  revision?: string | undefined;
+  nonRenewingOnly?: boolean;
 }
 
 export interface NotificationHistoryQuery {
@@ -148,10 +158,21 @@ export function createAppStoreApi(o: AppStoreApiOptions): AppStoreApi {
         c.getTransactionHistory(
           transactionId,
           q.revision ?? null,
-          { sort: Order.DESCENDING, ...(q.productId ? { productIds: [q.productId] } : {}) },
+          {
+            sort: Order.DESCENDING,
+            ...(q.productId ? { productIds: [q.productId] } : {}),
+            ...(q.nonRenewingOnly ? { productTypes: [ProductType.NON_RENEWABLE], revoked: false } : {}),
+          },
           GetTransactionHistoryVersion.V2,
         ),
       ),
+    async sendConsumptionInformation(env, transactionId, body) {
+      const sent = await call('sendConsumptionInformation', env, async (c) => {
+        await c.sendConsumptionInformation(transactionId, body);
+        return true; // the library answers nothing (202): null would read as "not found"
+      });
+      return sent === true;
+    },
     async notificationHistory(env, q) {
       const r = await call('getNotificationHistory', env, (c) =>
         c.getNotificationHistory(q.paginationToken ?? null, { startDate: q.startDate, endDate: q.endDate }),

@@ -1,5 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { RefundPreference, type ConsumptionSettings } from '../model/app-store-consumption';
 import { APPLE_ROOT_CA_G3_DER } from './apple-root-ca-g3';
 import { AppStoreEnvironment, SIGNED_ENVIRONMENTS, type SignedEnvironment } from './transaction';
 
@@ -26,6 +27,8 @@ export interface AppleConfig {
   apiKey: AppleApiKey | null;
   /** Base URL of the App Store Server API per environment; undefined = Apple's. */
   apiRootUrls: Record<SignedEnvironment, string | undefined>;
+  /** Answering CONSUMPTION_REQUEST notifications (off by default: recorded for an admin). */
+  consumption: ConsumptionSettings;
 }
 
 const APPLE_VARS = [
@@ -39,6 +42,9 @@ const APPLE_VARS = [
   'APPLE_PRIVATE_KEY',
   'APPLE_API_ROOT_URL',
   'APPLE_SANDBOX_API_ROOT_URL',
+  'APPLE_CONSUMPTION_INFO',
+  'APPLE_CONSUMPTION_CONSENT',
+  'APPLE_REFUND_PREFERENCE',
 ] as const;
 
 const BUNDLE_ID = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
@@ -67,9 +73,9 @@ export function loadAppleConfig(env: NodeJS.ProcessEnv, problems: string[]): App
     problems.push('APPLE_APP_APPLE_ID: required to accept Production data (App Store Connect > App Information > Apple ID)');
   }
   const rootCerts = readRootCerts(set('APPLE_ROOT_CERTS'), problems);
-  const online = set('APPLE_ONLINE_CHECKS') ?? 'true';
-  if (online !== 'true' && online !== 'false') problems.push('APPLE_ONLINE_CHECKS: must be true or false');
+  const online = readBoolean('APPLE_ONLINE_CHECKS', set('APPLE_ONLINE_CHECKS'), true, problems);
   const apiKey = readApiKey(set('APPLE_ISSUER_ID'), set('APPLE_KEY_ID'), set('APPLE_PRIVATE_KEY'), problems);
+  const consumption = readConsumption(set, apiKey !== null, problems);
   const apiRoot = readUrl('APPLE_API_ROOT_URL', set('APPLE_API_ROOT_URL'), problems);
   const sandboxRoot = readUrl('APPLE_SANDBOX_API_ROOT_URL', set('APPLE_SANDBOX_API_ROOT_URL'), problems) ?? apiRoot;
 
@@ -79,10 +85,31 @@ export function loadAppleConfig(env: NodeJS.ProcessEnv, problems: string[]): App
     appAppleId,
     environments,
     rootCerts,
-    onlineChecks: online === 'true',
+    onlineChecks: online,
     apiKey,
     apiRootUrls: { Production: apiRoot, Sandbox: sandboxRoot },
+    consumption,
   };
+}
+
+function readBoolean(name: string, value: string | undefined, fallback: boolean, problems: string[]): boolean {
+  if (value === undefined) return fallback;
+  if (value !== 'true' && value !== 'false') problems.push(`${name}: must be true or false`);
+  return value === 'true';
+}
+
+/** Sending needs the API key; consent and preference only matter once APPLE_CONSUMPTION_INFO=true. */
+function readConsumption(set: (name: (typeof APPLE_VARS)[number]) => string | undefined, hasApiKey: boolean, problems: string[]): ConsumptionSettings {
+  const answer = readBoolean('APPLE_CONSUMPTION_INFO', set('APPLE_CONSUMPTION_INFO'), false, problems);
+  if (answer && !hasApiKey) {
+    problems.push('APPLE_CONSUMPTION_INFO: answering consumption requests needs the App Store Server API key (APPLE_ISSUER_ID, APPLE_KEY_ID, APPLE_PRIVATE_KEY)');
+  }
+  const customerConsent = readBoolean('APPLE_CONSUMPTION_CONSENT', set('APPLE_CONSUMPTION_CONSENT'), false, problems);
+  const preference = set('APPLE_REFUND_PREFERENCE');
+  const known = Object.values(RefundPreference) as string[];
+  if (preference !== undefined && !known.includes(preference)) problems.push(`APPLE_REFUND_PREFERENCE: must be one of ${known.join(', ')} (or unset)`);
+  const refundPreference = preference !== undefined && known.includes(preference) ? (preference as RefundPreference) : null;
+  return { answer, customerConsent, refundPreference };
 }
 
 function parseEnvironments(text: string, problems: string[]): SignedEnvironment[] {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RevocationPercentageSchema } from '../model/app-store-refund-share';
 
 /**
  * A StoreKit 2 transaction as Apple signs it (JWSTransactionDecodedPayload), checked after Apple's
@@ -44,6 +45,8 @@ export const AppStoreTransactionSchema = z.object({
   revocationDate: millis.optional(),
   revocationReason: z.number().int().optional(),
   revocationType: z.string().optional(),
+  /** The refunded share, thousandths of a percent (100000 = 100 %); absent for a refund in full. */
+  revocationPercentage: RevocationPercentageSchema.optional(),
   quantity: z.number().int().positive().optional(),
   inAppOwnershipType: z.enum([OwnershipType.PURCHASED, OwnershipType.FAMILY_SHARED]).optional(),
   appAccountToken: z.string().optional(),

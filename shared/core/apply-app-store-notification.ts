@@ -1,13 +1,16 @@
 import type { AppStore, VerifiedNotification } from '../app-store/adapter';
+import { answerConsumptionRequest } from '../app-store/consumption-request';
 import { appStoreKey, appStorePurchaseId } from '../app-store/ids';
+import { passWindowsFor } from '../app-store/passes';
 import type { AppStoreTransaction } from '../app-store/transaction';
 import type { Catalog, CatalogProduct } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
 import { fingerprint, log } from '../log';
-import { fromAppStore, isAppleSubscriptionStatus, type AppStoreState } from '../model/app-store-purchase';
 import { NotificationAction, notificationEffect, type NotificationEffect } from '../model/app-store-notification-effect';
+import { passDuration } from '../model/app-store-pass';
+import { fromAppStore, isAppleSubscriptionStatus, type AppStoreState } from '../model/app-store-purchase';
 import type { PurchaseEvent, PurchaseStore } from '../store/purchase-record';
-import { isOlderThanStored, planAppStoreChange } from './plan-app-store-change';
+import { isAboutPastTransaction, isOlderThanStored, planAppStoreChange } from './plan-app-store-change';
 
 export interface ApplyAppStoreNotificationDeps {
   catalog: Catalog;
@@ -16,7 +19,12 @@ export interface ApplyAppStoreNotificationDeps {
   now: () => Date;
 }
 
-export type AppStoreNotificationOutcome = 'applied' | 'duplicate' | 'stale' | 'test' | 'notice' | 'ignored' | 'dead_letter';
+/**
+ * `past_transaction`: signed data about an older transaction of the subscription than the newest one
+ * stored (a REFUND of a renewal paid months ago, in signed-data-only mode): recorded, and the current
+ * period kept as the newest transaction says.
+ */
+export type AppStoreNotificationOutcome = 'applied' | 'duplicate' | 'stale' | 'past_transaction' | 'test' | 'notice' | 'ignored' | 'dead_letter';
 
 /**
  * appStoreNotifications' core. A payload that fails verification throws `invalid_signed_data` before
@@ -76,20 +84,11 @@ async function apply(
 ): Promise<AppStoreNotificationOutcome> {
   const product = productOf(deps.catalog, tx.productId);
   if (effect.action === NotificationAction.RECORD_FOR_ADMIN) {
-    // A consumption request: Apple asks for usage data before deciding a refund. An admin answers
-    // (Send Consumption Information); the notice comes first so a failure before the event is retried.
-    const purchaseId = appStorePurchaseId(tx, product.type === 'consumable');
-    await deps.store.recordNotice({
-      kind: 'app_store_consumption_request',
-      purchaseId,
-      detail: {
-        notificationUUID: n.payload.notificationUUID,
-        productId: tx.productId,
-        environment: tx.environment,
-        reason: n.payload.data?.consumptionRequestReason ?? null,
-      },
-    });
-    const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, () => null);
+    // A consumption request: answered when configured, always recorded for an admin. The notice
+    // (one per notificationUUID) comes before the event, so a failure in between is retried.
+    const notice = await answerConsumptionRequest({ appStore: apple, store: deps.store, now: deps.now }, n, tx, product);
+    await deps.store.recordNotice(notice);
+    const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId: notice.purchaseId }, () => null);
     return duplicate ? 'duplicate' : 'notice';
   }
 
@@ -109,7 +108,7 @@ export async function refreshAppStorePurchase(
   deps: ApplyAppStoreNotificationDeps,
   transactionId: string,
   event: PurchaseEvent,
-): Promise<'applied' | 'duplicate' | 'stale'> {
+): Promise<'applied' | 'duplicate' | 'stale' | 'past_transaction'> {
   const apple = deps.appStore;
   if (!apple?.hasApiKey) throw new DomainError('apple_not_configured', 'Re-reading App Store purchases needs the App Store Server API key.');
   const tx = await apple.findTransaction(transactionId);
@@ -124,16 +123,26 @@ async function writeAppleState(
   state: AppStoreState,
   consumable: boolean,
   event: PurchaseEvent,
-): Promise<'applied' | 'duplicate' | 'stale'> {
+): Promise<'applied' | 'duplicate' | 'stale' | 'past_transaction'> {
   const latestProduct = productOf(deps.catalog, state.transaction.productId);
-  const now = deps.now();
-  const fromApple = fromAppStore(state, latestProduct, now);
   const purchaseId = appStorePurchaseId(state.transaction, consumable);
+  // A pass stacks on its owner's earlier passes; the owner never changes once set, so it is read first.
+  const stacking = apple.hasApiKey && passDuration(latestProduct, state.transaction.type) !== null;
+  const owner = stacking ? ((await deps.store.getPurchase(purchaseId))?.uid ?? null) : null;
+  const windows = owner ? await passWindowsFor({ appStore: apple, catalog: deps.catalog, store: deps.store }, state.transaction, latestProduct, owner) : undefined;
+  const now = deps.now();
+  const fromApple = fromAppStore(state, latestProduct, now, windows);
 
-  let stale = false;
+  let skipped: 'stale' | 'past_transaction' | null = null;
+  const detail = event.detail;
   const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current) => {
-    stale = isOlderThanStored(fromApple, current);
-    if (stale) return null;
+    skipped = isOlderThanStored(fromApple, current) ? 'stale' : isAboutPastTransaction(fromApple, current) ? 'past_transaction' : null;
+    event.detail = skipped ? { ...detail, skipped } : detail; // why nothing changed, for operators (events/asn:<uuid>)
+    if (skipped) return null;
+    if (stacking && (current?.uid ?? null) !== owner) {
+      // Claimed since it was read: its windows were computed for nobody. Apple delivers it again.
+      throw new DomainError('upstream_unavailable', 'The purchase was claimed while this notification was applied; retry.', { retryAfterSeconds: 1 });
+    }
     const change = planAppStoreChange({
       purchaseId,
       uid: current?.uid ?? null,
@@ -145,9 +154,8 @@ async function writeAppleState(
     });
     return { ...change, token: appStoreKey(state.transaction, consumable) };
   });
-  return duplicate ? 'duplicate' : stale ? 'stale' : 'applied';
+  return duplicate ? 'duplicate' : (skipped ?? 'applied');
 }
-
 
 /** The payload's status wins; else what the type implies; else (null) it is derived from the dates. */
 function statusOf(n: VerifiedNotification, effect: NotificationEffect) {

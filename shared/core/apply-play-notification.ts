@@ -115,8 +115,9 @@ async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotificatio
     const review = n.pendingRefundReviewNotification;
     const key = review.pendingRefundToken ?? review.orderId ?? event.id;
     const id = `play_pending_refund_review:${createHash('sha256').update(key).digest('hex')}`;
-    // Answering the review (refundPurchase review_refund) needs the raw token: kept where no console reads, before the notice shows.
-    if (review.pendingRefundToken) {
+    // Answering the review (refundPurchase review_refund) needs the raw token: kept where no console reads,
+    // before the notice shows. One longer than any token Play issues is only fingerprinted (a document must hold it).
+    if (review.pendingRefundToken && review.pendingRefundToken.length <= 4096) {
       const orderId = review.orderId ?? null;
       await deps.store.keepRefundReviewToken(id, { token: review.pendingRefundToken, packageName: n.packageName, orderId, notifiedAt: event.eventTime });
     }

@@ -1,7 +1,8 @@
 import type { AppStore } from '../app-store/adapter';
 import { isAppAccountTokenOf } from '../app-store/app-account-token';
 import { appStoreKey, appStorePurchaseId } from '../app-store/ids';
-import type { AppStoreTransaction } from '../app-store/transaction';
+import { passWindowsFor } from '../app-store/passes';
+import { OwnershipType, type AppStoreTransaction } from '../app-store/transaction';
 import { findProduct, type Catalog } from '../catalog';
 import { DomainError } from '../errors';
 import { fingerprint, log } from '../log';
@@ -9,7 +10,7 @@ import { fromAppStore, type AppStorePurchase } from '../model/app-store-purchase
 import { EntitlementOverride } from '../model/entitlements';
 import { isCanceledBeforeUse } from '../model/purchase';
 import type { PurchaseStore } from '../store/purchase-record';
-import { isOlderThanStored, planAppStoreChange, storedAppStorePurchase } from './plan-app-store-change';
+import { isAboutPastTransaction, isOlderThanStored, planAppStoreChange, storedAppStorePurchase } from './plan-app-store-change';
 import type { VerifyResult } from './verify-result';
 
 export interface VerifyAppStoreDeps {
@@ -46,8 +47,10 @@ export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: stri
   const state = await apple.currentState(sent, product.type === 'subscription');
   checkAccount(state.transaction, uid);
   const latestProduct = findProduct(deps.catalog, state.transaction.productId); // an upgrade may switch products
+  // A pass stacks on the user's earlier passes (read from Apple before the transaction: its owner is the caller).
+  const windows = await passWindowsFor({ appStore: apple, catalog: deps.catalog, store: deps.store }, state.transaction, latestProduct, uid);
   const now = deps.now();
-  const fresh = fromAppStore(state, latestProduct, now);
+  const fresh = fromAppStore(state, latestProduct, now, windows);
   const purchaseId = appStorePurchaseId(state.transaction, product.type === 'consumable');
 
   let applied: AppStorePurchase = fresh;
@@ -55,8 +58,9 @@ export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: stri
     if (current?.uid && current.uid !== uid) {
       throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
     }
-    // A notification already stored newer news (e.g. a refund after this JWS was signed): keep it.
-    const stale = current !== null && isOlderThanStored(fresh, current);
+    // A notification already stored newer news (e.g. a refund after this JWS was signed), or the JWS is
+    // an older transaction of the subscription than the newest stored (an old renewal): keep what is stored.
+    const stale = current !== null && (isOlderThanStored(fresh, current) || isAboutPastTransaction(fresh, current));
     applied = stale ? storedAppStorePurchase(current) : fresh;
     const appliedProduct = stale ? (deps.catalog.products[current.productId] ?? latestProduct) : latestProduct;
     // A refunded one-time purchase is claimed by nobody; its owner's record is updated so access ends.
@@ -105,8 +109,13 @@ function readTransaction(apple: AppStore, req: VerifyAppStoreRequest): Promise<A
   throw new DomainError('invalid_argument', 'Send one of signedTransaction, transactionId or receipt.');
 }
 
-/** An appAccountToken, when the app set one, must be the caller's (CONTRACT section 7). */
+/**
+ * An appAccountToken, when the app set one, must be the caller's (CONTRACT section 7). A family
+ * member's transaction is their own (its own originalTransactionId): Apple sets no token on it, and
+ * one there could only name the purchaser's account, so it never makes the member's claim theft.
+ */
 function checkAccount(tx: AppStoreTransaction, uid: string): void {
+  if (tx.inAppOwnershipType === OwnershipType.FAMILY_SHARED) return;
   if (tx.appAccountToken !== undefined && !isAppAccountTokenOf(tx.appAccountToken, uid)) {
     throw new DomainError('account_mismatch', 'This purchase was made for another account of this app (appAccountToken).');
   }

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Catalog } from '../catalog';
-import { findProduct } from '../catalog';
+import { findProduct, type CatalogProduct } from '../catalog';
 import { DomainError } from '../errors';
 import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
 import { fingerprint, log } from '../log';
@@ -8,8 +8,8 @@ import { EntitlementOverride } from '../model/entitlements';
 import { isCanceledBeforeUse, PurchaseState, type PurchaseSnapshot } from '../model/purchase';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import { checkSignedPurchase } from '../play/signature';
-import type { CommitResult, PurchaseStore } from '../store/purchase-record';
-import { finishAtPlay } from './finish-at-play';
+import type { CommitResult, PurchaseRecord, PurchaseStore, UserView } from '../store/purchase-record';
+import { finishAtPlay, type StoreFinish } from './finish-at-play';
 import { planPlayChange, relatedPurchaseId } from './plan-play-change';
 import { readPlayPurchase, type PlayRead } from './read-play-purchase';
 import type { VerifyResult } from './verify-result';
@@ -21,6 +21,8 @@ export interface VerifyPlayDeps {
   play: PlayPurchases;
   store: PurchaseStore;
   now: () => Date;
+  /** Answer an owner's repeat verification from Firestore while the stored state holds (0 Play calls). */
+  trustStoredState?: { marginMs: number } | undefined;
 }
 
 export interface VerifyPlayRequest {
@@ -48,6 +50,13 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
   checkSignedPurchase({ keys: deps.licenseKeys, request: req });
   const ref: PurchaseRef = { packageName: req.packageName, productId: req.productId, token: req.purchaseToken };
   const kind = product.type === 'subscription' ? 'subscription' : 'one_time';
+  if (deps.trustStoredState) {
+    const stored = await deps.store.getPurchase(playPurchaseId(req.purchaseToken));
+    if (stored && storedStateHolds(stored, uid, req.productId, deps.now(), deps.trustStoredState.marginMs)) {
+      const view = await deps.store.getUserView(uid, Object.keys(stored.entitlements));
+      return result(stored, product, view, stored, 'store');
+    }
+  }
 
   for (let attempt = 1; ; attempt++) {
     const read = await readPlayPurchase(deps, ref, kind, req.productId);
@@ -82,7 +91,7 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
   const canceled = isCanceledBeforeUse(snapshot);
   const now = deps.now();
 
-  const result: CommitResult = await deps.store.commitPurchaseChange({ purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
+  const committed: CommitResult = await deps.store.commitPurchaseChange({ purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
     if (current?.uid && current.uid !== uid) {
       throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
     }
@@ -99,7 +108,7 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
   });
   if (canceled) throw canceledError(snapshot);
 
-  const finished = await finishAtPlay(deps, req.purchaseToken, result.purchase, {
+  const finished = await finishAtPlay(deps, req.purchaseToken, committed.purchase, {
     acknowledged: snapshot.acknowledged,
     consumed: snapshot.consumed,
   });
@@ -109,12 +118,15 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
     productId: snapshot.productId,
     state: snapshot.state,
   });
-  const record = result.purchase;
+  return result(committed.purchase, product, committed, finished, 'play');
+}
+
+function result(record: PurchaseRecord, product: CatalogProduct, view: UserView, finished: StoreFinish, source: 'play' | 'store'): VerifyResult<'google_play'> {
   return {
     purchase: {
-      id: purchaseId,
+      id: record.id,
       platform: 'google_play',
-      packageName: req.packageName,
+      packageName: record.packageName,
       productId: record.productId,
       productType: product.type,
       state: record.revoked ? EntitlementOverride.REVOKED : record.state,
@@ -126,9 +138,27 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
       consumed: finished.consumed,
       quantity: record.quantity,
     },
-    entitlements: result.entitlements,
-    balances: result.balances,
+    entitlements: view.entitlements,
+    balances: view.balances,
+    source,
   };
+}
+
+/**
+ * A purchase we keep current is already known: a one-time purchase changes only by refund or void (RTDN
+ * and the sweep catch those), a subscription's stored state holds until its expiry unless an RTDN says
+ * otherwise. So an owner's repeat verification needs no Play call when the stored state is settled:
+ * granted, finished at Play, nothing pending, and (subscriptions) active or canceled with the expiry
+ * more than the margin away. Anything else reads Play.
+ */
+const SETTLED: ReadonlySet<string> = new Set([PurchaseState.PURCHASED, PurchaseState.ACTIVE, PurchaseState.CANCELED]);
+
+function storedStateHolds(r: PurchaseRecord, uid: string, productId: string, now: Date, marginMs: number): boolean {
+  if (r.platform !== 'google_play' || r.uid !== uid || !r.active || r.revoked || r.supersededBy || r.syncError || r.needsFinish !== false) return false;
+  if (!SETTLED.has(r.state)) return false;
+  if (!(r.items ?? []).some((i) => i.productId === productId)) return false;
+  if (r.kind === 'subscription' || r.expiresAt) return r.expiresAt !== null && r.expiresAt.getTime() > now.getTime() + marginMs;
+  return true;
 }
 
 function canceledError(s: PurchaseSnapshot): DomainError {

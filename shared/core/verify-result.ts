@@ -24,4 +24,6 @@ export interface VerifyResult<P extends Platform = Platform> {
   };
   entitlements: Record<string, EntitlementView>;
   balances: Record<string, number>;
+  /** Google Play: whether Play was read (`play`) or the stored state was current enough (`store`). */
+  source?: 'play' | 'store';
 }

@@ -2,6 +2,8 @@ import type { AppStoreRenewalInfo } from '../app-store/renewal-info';
 import { AppStoreProductType, OwnershipType, type AppStoreTransaction } from '../app-store/transaction';
 import type { CatalogProduct } from '../catalog';
 import { DomainError } from '../errors';
+import { latestTransactionOf, type LatestTransaction } from './app-store-latest-transaction';
+import { lastEnd, ownWindows, passDuration, type PassWindows } from './app-store-pass';
 import { PurchaseState, withSoleItem, type PurchaseSnapshot } from './purchase';
 
 /**
@@ -33,18 +35,32 @@ export interface AppStorePurchase {
   snapshot: PurchaseSnapshot;
   /** Refunded, or revoked from Family Sharing. */
   revoked: boolean;
+  /** Apple's revocationPercentage (thousandths of a percent) of a refund; null = in full, or not refunded. */
+  revocationPercentage: number | null;
   familyShared: boolean;
   signedAt: Date;
+  /** Subscriptions: the newest transaction behind this view (null for other products). */
+  latestTransaction: LatestTransaction | null;
+  /** Passes: when access ends, per entitlement (stacked); undefined for every other product. */
+  accessEnds?: Record<string, Date>;
 }
 
-/** Which App Store product types a catalog type accepts. */
+/**
+ * Which App Store product types a catalog type accepts. `non_consumable` keeps accepting
+ * Non-Renewing Subscriptions for older catalogs (lifetime unless it has a `duration`).
+ */
 const COMPATIBLE: Record<CatalogProduct['type'], readonly string[]> = {
   subscription: [AppStoreProductType.AUTO_RENEWABLE],
   non_consumable: [AppStoreProductType.NON_CONSUMABLE, AppStoreProductType.NON_RENEWING],
+  non_renewing_subscription: [AppStoreProductType.NON_RENEWING],
   consumable: [AppStoreProductType.CONSUMABLE],
 };
 
-export function fromAppStore(state: AppStoreState, product: CatalogProduct, now: Date): AppStorePurchase {
+/**
+ * `passWindows`: a pass's stacked windows (shared/app-store/passes.ts); without them a pass counts
+ * from its own purchase date.
+ */
+export function fromAppStore(state: AppStoreState, product: CatalogProduct, now: Date, passWindows?: PassWindows): AppStorePurchase {
   const tx = state.transaction;
   if (!COMPATIBLE[product.type].includes(tx.type)) {
     throw new DomainError(
@@ -52,6 +68,7 @@ export function fromAppStore(state: AppStoreState, product: CatalogProduct, now:
       `The catalog lists "${tx.productId}" as ${product.type}, but the App Store sold it as "${tx.type}"; fix the catalog.`,
     );
   }
+  const familyShared = tx.inAppOwnershipType === OwnershipType.FAMILY_SHARED;
   const base = {
     productId: tx.productId,
     purchasedAt: new Date(tx.originalPurchaseDate ?? tx.purchaseDate),
@@ -60,25 +77,33 @@ export function fromAppStore(state: AppStoreState, product: CatalogProduct, now:
     acknowledged: true, // nothing to acknowledge at Apple; the app finishes the transaction
     consumed: false,
     quantity: tx.quantity ?? 1,
-    obfuscatedAccountId: tx.appAccountToken?.toLowerCase() ?? null,
+    // A family member's transaction is theirs; any token on it would name the purchaser's account.
+    obfuscatedAccountId: familyShared ? null : (tx.appAccountToken?.toLowerCase() ?? null),
     linkedPurchaseToken: null, // upgrades keep the originalTransactionId: nothing is replaced
     outOfAppExpiredToken: null,
     expiredAccountId: null,
   };
-  const familyShared = tx.inAppOwnershipType === OwnershipType.FAMILY_SHARED;
   const signedAt = new Date(state.signedAt);
+  const revocationPercentage = tx.revocationDate !== undefined ? (tx.revocationPercentage ?? null) : null;
+  const common = { revocationPercentage, familyShared, signedAt };
 
   if (product.type !== 'subscription') {
     const revoked = tx.revocationDate !== undefined;
+    const duration = passDuration(product, tx.type);
+    const windows = duration
+      ? (passWindows ?? ownWindows({ id: tx.originalTransactionId, purchasedAt: new Date(tx.purchaseDate), duration, entitlements: entitlementsOf(product) }))
+      : null;
+    const expiresAt = windows ? lastEnd(windows) : null;
     const snapshot = withSoleItem({
       ...base,
       kind: 'one_time',
-      // the shared vocabulary for a refunded one-time purchase (as Play's purchaseState 1)
-      state: revoked ? PurchaseState.CANCELED : PurchaseState.PURCHASED,
-      expiresAt: null,
+      // the shared vocabulary for a refunded one-time purchase (as Play's purchaseState 1); a pass past its end is expired
+      state: revoked ? PurchaseState.CANCELED : expiresAt && expiresAt <= now ? PurchaseState.EXPIRED : PurchaseState.PURCHASED,
+      expiresAt,
       autoRenewing: null,
     });
-    return { snapshot, revoked, familyShared, signedAt };
+    const accessEnds = windows ? Object.fromEntries(Object.entries(windows).map(([e, w]) => [e, w.endsAt])) : undefined;
+    return { snapshot, revoked, ...common, latestTransaction: null, ...(accessEnds ? { accessEnds } : {}) };
   }
 
   const status = state.status ?? deriveStatus(tx, state.renewalInfo, now);
@@ -94,8 +119,10 @@ export function fromAppStore(state: AppStoreState, product: CatalogProduct, now:
         : expires,
     autoRenewing: renewal?.autoRenewStatus === undefined ? null : renewal.autoRenewStatus === 1,
   });
-  return { snapshot, revoked: status === AppleSubscriptionStatus.REVOKED, familyShared, signedAt };
+  return { snapshot, revoked: status === AppleSubscriptionStatus.REVOKED, ...common, latestTransaction: latestTransactionOf(tx) };
 }
+
+const entitlementsOf = (product: CatalogProduct): readonly string[] => ('entitlements' in product ? product.entitlements : []);
 
 function subscriptionState(status: AppleSubscriptionStatus, renewal: AppStoreRenewalInfo | null): PurchaseState {
   switch (status) {

@@ -103,10 +103,11 @@ export function toItemsGrant(
   return out;
 }
 
-/** A rental ends its catalog duration after the purchase completed; it never grants for life. */
+/** A rental (or a pass) ends its catalog duration after the purchase completed; it never grants for life. */
 function rentalEnd(product: CatalogProduct, item: PurchaseItem, snapshot: PurchaseSnapshot): Date | null {
-  if (!item.rental) return null;
-  const duration = product.type === 'non_consumable' && product.duration ? parseDuration(product.duration) : null;
+  // a pass (non_renewing_subscription) is time-limited however it was bought; a non-consumable only when rented
+  if (!item.rental && product.type !== 'non_renewing_subscription') return null;
+  const duration = 'duration' in product && product.duration ? parseDuration(product.duration) : null;
   if (!duration) {
     throw new DomainError('internal', `"${item.productId}" was bought as a rental, but its catalog entry has no "duration"; add one (e.g. "P30D").`);
   }

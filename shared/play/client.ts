@@ -33,12 +33,17 @@ export interface PlayPurchases {
   acknowledgeProduct(ref: PurchaseRef): Promise<void>;
   acknowledgeSubscription(ref: PurchaseRef): Promise<void>;
   consumeProduct(ref: PurchaseRef): Promise<void>;
-  /** Ends access now and refunds the latest charge in full or pro rata. */
-  revokeSubscription(ref: PurchaseRef, refund: 'full' | 'prorated'): Promise<void>;
+  /**
+   * Ends access now and refunds the latest charge in full or pro rata; or, `{productId}`, one line
+   * item (an add-on) only. Like every call that moves money: one attempt, never retried here.
+   */
+  revokeSubscription(ref: PurchaseRef, refund: 'full' | 'prorated' | { productId: string }): Promise<void>;
   /** Stops renewal; access lasts until the paid period ends. */
-  cancelSubscription(ref: PurchaseRef): Promise<void>;
+  cancelSubscription(ref: PurchaseRef, type: CancellationType): Promise<void>;
   /** Refunds one order; with revoke, access to what it bought ends too. */
   refundOrder(ref: PurchaseRef, orderId: string, revoke: boolean): Promise<void>;
+  /** Answers a pending refund review (pendingRefundReviewNotification) of an order, within Play's 24 hours. */
+  reviewRefund(packageName: string, orderId: string, review: RefundReviewAnswer): Promise<void>;
   /**
    * One page of revoked orders, one-time and subscription (type 1) with quantity-based partial refunds,
    * recorded by Google in [startTime, endTime] (ms; startTime at most 30 days back).
@@ -47,6 +52,30 @@ export interface PlayPurchases {
     packageName: string,
     q: { startTime: number; endTime: number; pageToken?: string | undefined; pageSize?: number },
   ): Promise<VoidedPurchasesPage>;
+}
+
+/** subscriptionsv2.cancel's cancellationContext.cancellationType, by our name for it. */
+export const CANCELLATION_TYPES = {
+  /** The user can restore the subscription until it expires. */
+  user_requested_stop_renewals: 'USER_REQUESTED_STOP_RENEWALS',
+  /** Cannot be restored; installment plans stop their remaining payments too. */
+  developer_requested_stop_payments: 'DEVELOPER_REQUESTED_STOP_PAYMENTS',
+} as const;
+export type CancellationType = keyof typeof CANCELLATION_TYPES;
+
+/**
+ * orders.reviewrefund's `refundPreference`, by our name for it. UNCONFIRMED against live Play: the
+ * generated client types the field as a plain string; the REST reference's RefundPreference enum lists
+ * REFUND_PREFERENCE_UNSPECIFIED, APPROVE, DECLINE and NEUTRAL, and these are the names used here.
+ * If Play refuses them, this constant is the one place to change (and the simulator's copy).
+ */
+export const REFUND_PREFERENCES = { approve: 'APPROVE', decline: 'DECLINE' } as const;
+export type RefundPreference = keyof typeof REFUND_PREFERENCES;
+
+export interface RefundReviewAnswer {
+  pendingRefundToken: string;
+  preference: RefundPreference;
+  sampleContentProvided: boolean;
 }
 
 export interface PlayClientOptions {
@@ -186,31 +215,54 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
     }
   }
 
+  /**
+   * A call that moves money (revoke, refund, cancel, reviewrefund): one attempt. A timeout or 5xx may
+   * come after Play did it, so a blind repeat is never made here: refundPurchase's ledger and a re-read
+   * of the purchase decide what happened.
+   */
+  async function move(what: string, ref: PurchaseRef, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      countCall(`play:${what}`);
+      await fn();
+    } catch (error) {
+      throw toDomain(error, what, ref);
+    }
+  }
+
   return {
     async revokeSubscription(ref, refund) {
-      const revocationContext = refund === 'prorated' ? { proratedRefund: {} } : { fullRefund: {} };
-      await call('purchases.subscriptionsv2.revoke', ref, () =>
+      const revocationContext =
+        typeof refund === 'object' ? { itemBasedRefund: { productId: refund.productId } } : refund === 'prorated' ? { proratedRefund: {} } : { fullRefund: {} };
+      await move('purchases.subscriptionsv2.revoke', ref, () =>
         api.purchases.subscriptionsv2.revoke(
           { packageName: ref.packageName, token: ref.token, requestBody: { revocationContext } },
           callOptions,
         ),
       );
     },
-    async cancelSubscription(ref) {
-      await call('purchases.subscriptionsv2.cancel', ref, () =>
+    async cancelSubscription(ref, type) {
+      await move('purchases.subscriptionsv2.cancel', ref, () =>
         api.purchases.subscriptionsv2.cancel(
           {
             packageName: ref.packageName,
             token: ref.token,
-            requestBody: { cancellationContext: { cancellationType: 'DEVELOPER_REQUESTED_STOP_PAYMENTS' } },
+            requestBody: { cancellationContext: { cancellationType: CANCELLATION_TYPES[type] } },
           },
           callOptions,
         ),
       );
     },
     async refundOrder(ref, orderId, revoke) {
-      await call('orders.refund', ref, () =>
-        api.orders.refund({ packageName: ref.packageName, orderId, revoke }, callOptions),
+      await move('orders.refund', ref, () => api.orders.refund({ packageName: ref.packageName, orderId, revoke }, callOptions));
+    },
+    async reviewRefund(packageName, orderId, review) {
+      const requestBody = {
+        pendingRefundToken: review.pendingRefundToken,
+        refundPreference: REFUND_PREFERENCES[review.preference],
+        sampleContentProvided: review.sampleContentProvided,
+      };
+      await move('orders.reviewrefund', { packageName, productId: '', token: '' }, () =>
+        api.orders.reviewrefund({ packageName, orderId, requestBody }, callOptions),
       );
     },
     async listVoidedPurchases(packageName, q) {

@@ -2,13 +2,15 @@ import { Firestore, Timestamp, type DocumentReference, type Transaction } from '
 import { DomainError, isDomainError } from '../errors';
 import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
-import type {
-  CommitResult,
-  LedgerEntry,
-  PurchaseChange,
-  PurchaseRecord,
-  PurchaseStore,
-  StoreSyncUpdate,
+import {
+  ledgerBinding,
+  type CommitResult,
+  type LedgerEntry,
+  type PurchaseChange,
+  type PurchaseRecord,
+  type PurchaseStore,
+  type RefundReviewToken,
+  type StoreSyncUpdate,
 } from './purchase-record';
 
 const PAYLOAD_LIMIT = 8 * 1024;
@@ -24,6 +26,7 @@ export const Collections = {
   refundLedger: 'refundLedger',
   auditLog: 'auditLog',
   purchaseTokens: 'purchaseTokens',
+  refundReviewTokens: 'refundReviewTokens',
   reconcileRuns: 'reconcileRuns',
   reconcileState: 'reconcileState',
 } as const;
@@ -43,6 +46,7 @@ export function revive<T>(value: unknown): T {
 /** gRPC codes worth a retry by the caller: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE. */
 const TRANSIENT = new Set([1, 2, 4, 8, 10, 13, 14]);
 const ALREADY_EXISTS = 6;
+const NOT_FOUND = 5;
 
 export function isTransientFirestoreError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
@@ -153,13 +157,30 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           countCall('firestore:transaction');
           const snap = await tx.get(ref);
           const existing = snap.exists ? revive<LedgerEntry>(snap.data()) : null;
+          if (existing && ledgerBinding(existing.request) !== ledgerBinding(request)) return { kind: 'conflict' as const, entry: existing };
           if (existing?.status === 'done') return { kind: 'done' as const, entry: existing };
+          if (existing?.status === 'at_store') {
+            const resumed = { ...existing, attempts: existing.attempts + 1, startedAt: now };
+            tx.update(ref, { attempts: resumed.attempts, startedAt: now });
+            return { kind: 'resume' as const, entry: resumed };
+          }
           const stale = existing && now.getTime() - existing.startedAt.getTime() > staleAfterMs;
           if (existing?.status === 'in_progress' && !stale) return { kind: 'busy' as const, entry: existing };
-          const entry: LedgerEntry = { id, status: 'in_progress', request, attempts: (existing?.attempts ?? 0) + 1, startedAt: now };
+          // An abandoned attempt may have died after calling Play; a failed one may not have learned the outcome.
+          const maybeAtStore = existing?.maybeAtStore === true || existing?.status === 'in_progress';
+          const entry: LedgerEntry = { id, status: 'in_progress', request, maybeAtStore, attempts: (existing?.attempts ?? 0) + 1, startedAt: now };
           tx.set(ref, entry);
           return { kind: 'started' as const, entry };
         });
+      } catch (e) {
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async markLedgerAtStore(id, result, now) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.refundLedger).doc(id).update({ status: 'at_store', result, atStoreAt: now });
       } catch (e) {
         throw mapFirestoreError(e);
       }
@@ -181,6 +202,42 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         const snap = await db.collection(Collections.refundLedger).doc(id).get();
         return snap.exists ? revive<LedgerEntry>(snap.data()) : null;
       } catch (e) {
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async keepRefundReviewToken(noticeId, review) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.refundReviewTokens).doc(noticeId).create({ ...review, storedAt: new Date() });
+      } catch (e) {
+        if ((e as { code?: unknown }).code === ALREADY_EXISTS) return; // kept by an earlier delivery
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async getRefundReview(noticeId) {
+      try {
+        countCall('firestore:read');
+        const [token, notice] = await db.getAll(
+          db.collection(Collections.refundReviewTokens).doc(noticeId),
+          db.collection(Collections.adminNotices).doc(noticeId),
+        );
+        return {
+          token: token?.exists ? revive<RefundReviewToken>(token.data()) : null,
+          notice: notice?.exists ? revive<{ status: string; answer?: string }>(notice.data()) : null,
+        };
+      } catch (e) {
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async answerNotice(noticeId, answer) {
+      try {
+        countCall('firestore:write');
+        await db.collection(Collections.adminNotices).doc(noticeId).update({ status: 'answered', ...answer });
+      } catch (e) {
+        if ((e as { code?: unknown }).code === NOT_FOUND) return; // a review whose notice we never recorded
         throw mapFirestoreError(e);
       }
     },
@@ -225,6 +282,23 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         countCall('firestore:read');
         const snap = await purchaseRef(purchaseId).get();
         return snap.exists ? revive<PurchaseRecord>(snap.data()) : null;
+      } catch (e) {
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async getUserView(uid, entitlementIds) {
+      try {
+        const refs = [userRef(uid), ...entitlementIds.map((id) => entitlementRef(uid, id))];
+        countCall('firestore:read', refs.length);
+        const [user, ...docs] = await db.getAll(...refs);
+        const entitlements: Record<string, EntitlementView> = {};
+        docs.forEach((snap, i) => {
+          const sources = snap.exists ? revive<{ sources?: Record<string, EntitlementSource> }>(snap.data()).sources : undefined;
+          const view = sources ? toEntitlementView(sources, new Date()) : null;
+          if (view) entitlements[entitlementIds[i]!] = view;
+        });
+        return { entitlements, balances: { ...((user?.data()?.balances as Record<string, number>) ?? {}) } };
       } catch (e) {
         throw mapFirestoreError(e);
       }

@@ -120,22 +120,84 @@ export interface AdminNotice {
   detail: Record<string, unknown>;
 }
 
-/** One admin action at the store, recorded before it is attempted so that it is never made twice. */
+/** How an admin answered a notice (a pending refund review): shown on the notice. */
+export interface NoticeAnswer {
+  answer: string;
+  answeredAt: Date;
+  answeredBy: { uid: string; email?: string | null };
+}
+
+/**
+ * A pending refund review's raw token, kept server-only (`refundReviewTokens/{noticeId}`): answering
+ * the review needs it, and the notice that admin consoles read holds only its fingerprint.
+ */
+export interface RefundReviewToken {
+  token: string;
+  packageName: string;
+  orderId: string | null;
+  /** The notification's event time: Play takes answers for 24 hours from then. */
+  notifiedAt: Date | null;
+}
+
+/** A pending refund review as refundPurchase needs it: the token, and whether it was answered. */
+export interface RefundReview {
+  token: RefundReviewToken | null;
+  notice: { status: string; answer?: string } | null;
+}
+
+/**
+ * What a ledger entry was made for. An entry (keyed by an idempotencyKey or derived from the request)
+ * answers only the purchase, action and item it was made for: see `ledgerBinding`.
+ */
+export interface LedgerRequest {
+  /** null for a refund review (it is about an order). */
+  purchaseId: string | null;
+  action: string;
+  orderId: string | null;
+  /** An add-on's product (revoke of one line item). */
+  productId?: string | null;
+  /** The rest of what was asked (refund type, cancellation type, refund preference), for the record. */
+  options?: Record<string, unknown>;
+}
+
+/** Purchase, action and item (for a review: its order): a key used again for another of these is refused. */
+export function ledgerBinding(r: LedgerRequest): string {
+  return JSON.stringify([r.purchaseId, r.action, r.productId ?? null, r.action === 'review_refund' ? r.orderId : null]);
+}
+
+/**
+ * One admin action at the store, in two phases so that it is never made twice and always finished:
+ * `in_progress` (an attempt is calling Play), `at_store` (Play did it; the local step, e.g. ending
+ * access, is left and any later attempt finishes it without calling Play), `done`, or `failed`.
+ */
 export interface LedgerEntry {
   id: string;
-  status: 'in_progress' | 'done' | 'failed';
-  request: Record<string, unknown>;
+  status: 'in_progress' | 'at_store' | 'done' | 'failed';
+  request: LedgerRequest;
+  /** Set once Play has done it (at_store), so that every attempt answers the same. */
   result?: Record<string, unknown>;
   error?: { code: string; message: string };
+  /**
+   * An earlier attempt may have reached Play without learning the outcome (a lost answer, a timeout,
+   * a 5xx, a crash): Play's state then decides whether it was done, never a blind second call.
+   */
+  maybeAtStore?: boolean;
   attempts: number;
+  /** When the latest attempt started (an in_progress entry older than the stale limit was abandoned). */
   startedAt: Date;
+  atStoreAt?: Date;
   finishedAt?: Date;
 }
 
 export type LedgerClaim =
+  /** Call Play (entry.maybeAtStore: first check whether an earlier attempt already did it). */
   | { kind: 'started'; entry: LedgerEntry }
+  /** Play did it: finish the local step. */
+  | { kind: 'resume'; entry: LedgerEntry }
   | { kind: 'done'; entry: LedgerEntry }
-  | { kind: 'busy'; entry: LedgerEntry };
+  | { kind: 'busy'; entry: LedgerEntry }
+  /** The id (an idempotencyKey) was used for another purchase, action or item. */
+  | { kind: 'conflict'; entry: LedgerEntry };
 
 /** Who did what, when, why, and how it ended; admins read it, nobody edits it. */
 export interface AuditEntry {
@@ -171,15 +233,29 @@ export interface PurchaseStore {
   ): Promise<{ duplicate: boolean; result: CommitResult | null }>;
   hasEvent(eventId: string): Promise<boolean>;
   /**
-   * Starts a ledger entry unless one is done (its result is returned) or another attempt is under
-   * way (busy). A failed entry, or one in progress for longer than `staleAfterMs`, may start again.
+   * Starts an attempt on a ledger entry, in one transaction: `done` (its result), `resume` (Play did
+   * it), `busy` (another attempt is calling Play), `conflict` (made for another request), else
+   * `started`. A failed entry, or one in progress for longer than `staleAfterMs` (its attempt died,
+   * perhaps after calling Play: it is marked maybeAtStore), may start again.
    */
-  claimLedgerEntry(id: string, request: Record<string, unknown>, now: Date, staleAfterMs: number): Promise<LedgerClaim>;
-  finishLedgerEntry(id: string, outcome: { result: Record<string, unknown> } | { error: { code: string; message: string } }): Promise<void>;
+  claimLedgerEntry(id: string, request: LedgerRequest, now: Date, staleAfterMs: number): Promise<LedgerClaim>;
+  /** Play has done it: `result` is the answer from now on; the local step is left. */
+  markLedgerAtStore(id: string, result: Record<string, unknown>, now: Date): Promise<void>;
+  finishLedgerEntry(
+    id: string,
+    outcome: { result: Record<string, unknown> } | { error: { code: string; message: string }; maybeAtStore: boolean },
+  ): Promise<void>;
   getLedgerEntry(id: string): Promise<LedgerEntry | null>;
+  /** Keeps a pending refund review's raw token server-only; a redelivery changes nothing. */
+  keepRefundReviewToken(noticeId: string, review: RefundReviewToken): Promise<void>;
+  getRefundReview(noticeId: string): Promise<RefundReview>;
+  /** Marks an admin notice answered (no-op for a notice that does not exist). */
+  answerNotice(noticeId: string, answer: NoticeAnswer): Promise<void>;
   recordAudit(entry: AuditEntry): Promise<void>;
   recordDeadLetter(letter: DeadLetter): Promise<void>;
   recordNotice(notice: AdminNotice): Promise<void>;
   getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;
+  /** What a user sees now of these entitlements, and their balances (one batched read). */
+  getUserView(uid: string, entitlementIds: readonly string[]): Promise<UserView>;
   recordStoreSync(purchaseId: string, update: StoreSyncUpdate): Promise<void>;
 }

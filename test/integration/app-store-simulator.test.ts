@@ -154,6 +154,89 @@ describe('control API over HTTP', () => {
   });
 });
 
+describe('Send Consumption Information (V2), refunds of one transaction, family members', () => {
+  const put = async (id: string, body: unknown, bearer = true) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (bearer) headers.authorization = `Bearer ${await bearerToken()}`;
+    const res = await fetch(`${sim.url}/inApps/v2/transactions/consumption/${id}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const bearerToken = async () => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ bid: sim.bundleId })
+      .setProtectedHeader({ alg: 'ES256', kid: sim.apiKey.keyId, typ: 'JWT' })
+      .setIssuer(sim.apiKey.issuerId)
+      .setAudience('appstoreconnect-v1')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(await importPKCS8(sim.apiKey.privateKeyPem, 'ES256'));
+  };
+  const ok = { customerConsented: true, sampleContentProvided: false, deliveryStatus: 'DELIVERED' };
+
+  it('checks the bearer token and the body as Apple documents, records what was accepted, and serves it on the control API', async () => {
+    const coins = (await sim.buy({ kind: 'consumable', productId: 'coins', notify: false })).purchase.originalTransactionId;
+    const monthly = (await sim.buy({ kind: 'subscription', productId: 'monthly', notify: false })).purchase.originalTransactionId;
+    const before = sim.consumptionInfo().length;
+    expect((await put(coins, ok, false)).status).toBe(401);
+    expect(await put('1', ok)).toMatchObject({ status: 404, json: { errorCode: 4040010 } });
+    expect(await put(coins, { ...ok, customerConsented: false })).toMatchObject({ status: 400, json: { errorCode: 4000035 } });
+    expect(await put(coins, { ...ok, deliveryStatus: 'LOST' })).toMatchObject({ status: 400, json: { errorCode: 4000036 } });
+    expect(await put(coins, { ...ok, sampleContentProvided: 'no' })).toMatchObject({ status: 400, json: { errorCode: 4000041 } });
+    for (const bad of [
+      { ...ok, consumptionPercentage: 100_001 },
+      { ...ok, refundPreference: 'MAYBE' },
+      { ...ok, deliveryStatus: 'UNDELIVERED_OTHER', consumptionPercentage: 5 },
+      { ...ok, refundPreference: 'GRANT_PRORATED' },
+      { ...ok, lifetimeDollarsPurchased: 3 },
+    ]) {
+      expect((await put(coins, bad)).status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await put(monthly, { ...ok, consumptionPercentage: 10 })).status).toBe(400);
+    expect(sim.consumptionInfo()).toHaveLength(before);
+
+    expect((await put(coins, { ...ok, consumptionPercentage: 25_000, refundPreference: 'GRANT_PRORATED' })).status).toBe(202);
+    expect(await api().sendConsumptionInformation('Production', monthly, { ...ok, refundPreference: 'DECLINE' })).toBe(true); // Apple's client
+    const recorded = (await (await fetch(`${sim.controlUrl}consumption`)).json()) as { consumption: unknown[] };
+    expect(recorded.consumption.slice(before)).toEqual([
+      expect.objectContaining({ transactionId: coins, environment: 'Production', body: { ...ok, consumptionPercentage: 25_000, refundPreference: 'GRANT_PRORATED' } }),
+      expect.objectContaining({ transactionId: monthly, body: { ...ok, refundPreference: 'DECLINE' } }),
+    ]);
+  });
+
+  it('refunds a named past renewal only (the subscription goes on); a prorated refund carries revocationPercentage', async () => {
+    const id = (await sim.buy({ kind: 'subscription', productId: 'monthly', notify: false })).purchase.originalTransactionId;
+    await sim.transition(id, 'renew', {}, { deliver: false });
+    const first = sim.get(id).transactions[0]!.transactionId;
+    const { notifications } = await sim.transition(id, 'refund', { transactionId: first }, { deliver: false });
+    const payload = decodeJwsPayload<{ data: { signedTransactionInfo: string; status: number } }>(notifications[0]!.signedPayload);
+    expect(payload.data.status).toBe(1);
+    expect(decodeJwsPayload(payload.data.signedTransactionInfo)).toMatchObject({ transactionId: first, revocationType: 'REFUND_FULL' });
+    expect(sim.get(id).transactions[1]!.revocationDate).toBeUndefined();
+
+    const coins = (await sim.buy({ kind: 'consumable', productId: 'coins', notify: false })).purchase.originalTransactionId;
+    const refund = await sim.transition(coins, 'refund', { percentage: 40_000 }, { deliver: false });
+    const tx = decodeJwsPayload<{ data: { signedTransactionInfo: string } }>(refund.notifications[0]!.signedPayload).data.signedTransactionInfo;
+    expect(decodeJwsPayload(tx)).toMatchObject({ revocationType: 'REFUND_PRORATED', revocationPercentage: 40_000 });
+    const old = (await sim.buy({ kind: 'non_renewing', productId: 'pass', notify: false, purchaseDate: 1_700_000_000_000 })).purchase;
+    expect(old.transactions[0]!.purchaseDate).toBe(1_700_000_000_000);
+  });
+
+  it("a family member has their own originalTransactionId, renews with the purchaser, and REVOKE ends only theirs", async () => {
+    const id = (await sim.buy({ kind: 'subscription', productId: 'monthly', notify: false })).purchase.originalTransactionId;
+    const member = (await sim.transition(id, 'familyShare', { customerId: 'family-x' }, { deliver: false })).purchase;
+    expect(member).toMatchObject({ ownership: 'FAMILY_SHARED', sharedFrom: id, customerId: 'family-x' });
+    expect(member.originalTransactionId).not.toBe(id);
+    const renewed = await sim.transition(id, 'renew', {}, { deliver: false });
+    expect(renewed.notifications).toHaveLength(2);
+    expect(sim.get(member.originalTransactionId).transactions).toHaveLength(2);
+    await sim.transition(member.originalTransactionId, 'revoke', {}, { deliver: false });
+    expect(sim.get(member.originalTransactionId).transactions.at(-1)).toMatchObject({ revocationType: 'FAMILY_REVOKE' });
+    expect(sim.get(id).status).toBe(1);
+    expect((await sim.transition(id, 'renew', {}, { deliver: false })).notifications).toHaveLength(1); // revoked members stop following
+  });
+});
+
 describe('the production defaults', () => {
   it('the shipped Apple root (online checks on) refuses everything the test CA signs, before any network call', async () => {
     const problems: string[] = [];

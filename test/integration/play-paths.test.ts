@@ -9,7 +9,8 @@ import { PACKAGE, startFunctionsStack, type FunctionsStack } from '../helpers/ve
  */
 let s: FunctionsStack;
 beforeAll(async () => {
-  s = await startFunctionsStack({ rtdn: true, env: { PLAY_MAX_ATTEMPTS: '2' } });
+  // every verification here is about what a Play read does: stored-state answers are tested in restore.test.ts
+  s = await startFunctionsStack({ rtdn: true, env: { PLAY_MAX_ATTEMPTS: '2', PLAY_TRUST_STORED_STATE: 'false' } });
 });
 afterAll(async () => {
   await s?.close();

@@ -89,6 +89,8 @@ async function settled() {
   }
 }
 const playCalls = (method: string) => s.sim.stats().calls[method] ?? 0;
+/** What one purchase grants for an entitlement (the customer's entitlement documents gather many purchases). */
+const source = async (id: string, token: string) => (await ent(id))?.sources?.[sha256(token)];
 
 describe('actions', () => {
   it('revoke a subscription (full): Play revokes, the entitlement ends at once, the answer is the result', async () => {
@@ -119,6 +121,55 @@ describe('actions', () => {
     expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ subscriptionState: 'SUBSCRIPTION_STATE_CANCELED' });
     await s.eventually(async () => (await ent('premium'))?.state === 'canceled');
     expect((await ent('premium'))?.active).toBe(true);
+  });
+
+  it('cancel types: user_requested_stop_renewals (default) the user can undo; developer_requested_stop_payments cannot be restored', async () => {
+    const byUser = await owned({ type: 'subscription', productId: 'premium_monthly' });
+    const first = await admin.refund({ packageName: PACKAGE, purchaseToken: byUser.purchaseToken, action: 'cancel', reason: 'asked by mail' });
+    expect(first.data).toMatchObject({ status: 'canceled', cancellationType: 'user_requested_stop_renewals' });
+    expect(s.sim.get(byUser.purchaseToken)?.resource).toMatchObject({ canceledStateContext: { userInitiatedCancellation: expect.any(Object) } });
+    await s.sim.transition(byUser.purchaseToken, 'restart'); // the user restores it in the Play Store
+    expect(s.sim.get(byUser.purchaseToken)?.resource).toMatchObject({ subscriptionState: 'SUBSCRIPTION_STATE_ACTIVE' });
+
+    const byDeveloper = await owned({ type: 'subscription', productId: 'premium_monthly' });
+    const body = { packageName: PACKAGE, purchaseToken: byDeveloper.purchaseToken, action: 'cancel', reason: 'fraud', cancellationType: 'developer_requested_stop_payments' };
+    const second = await admin.refund(body);
+    expect(second.data).toMatchObject({ status: 'canceled', cancellationType: 'developer_requested_stop_payments', repeated: false });
+    expect(s.sim.get(byDeveloper.purchaseToken)?.resource).toMatchObject({
+      subscriptionState: 'SUBSCRIPTION_STATE_CANCELED',
+      canceledStateContext: { developerInitiatedCancellation: {} },
+    });
+    await expect(s.sim.transition(byDeveloper.purchaseToken, 'restart')).rejects.toThrow(/cannot be restored/);
+    await s.eventually(async () => (await source('premium', byDeveloper.purchaseToken))?.state === 'canceled');
+    expect((await source('premium', byDeveloper.purchaseToken))?.active).toBe(true); // paid until expiry
+
+    const e = await callError(admin.refund({ ...body, action: 'revoke' }));
+    expect(e.code).toBe('functions/invalid-argument');
+    expect(e.message).toMatch(/cancellationType/);
+  });
+
+  it('revoke one add-on (productId): Play revokes that item only; its entitlement ends, the base plan goes on', async () => {
+    const p = await owned({ type: 'subscription', productId: 'premium_monthly', addOns: [{ productId: 'extra_storage' }] });
+    expect((await source('storage', p.purchaseToken))?.active).toBe(true);
+    const revokes = playCalls('purchases.subscriptionsv2.revoke');
+    const body = { packageName: PACKAGE, purchaseToken: p.purchaseToken, action: 'revoke', productId: 'extra_storage', reason: 'storage outage' };
+    const { data } = await admin.refund(body);
+    expect(data).toMatchObject({ status: 'revoked', refundType: 'item', productId: 'extra_storage', orderId: p.addOns![0]!.orderIds[0], repeated: false });
+    expect(playCalls('purchases.subscriptionsv2.revoke')).toBe(revokes + 1);
+    expect((await source('storage', p.purchaseToken))?.active).toBe(false);
+    expect((await source('premium', p.purchaseToken))?.active).toBe(true);
+    expect(s.sim.get(p.purchaseToken)?.resource).toMatchObject({ subscriptionState: 'SUBSCRIPTION_STATE_ACTIVE' });
+    expect((await admin.refund(body)).data.repeated).toBe(true);
+
+    for (const productId of ['coins_100', 'premium_yearly']) {
+      const e = await callError(admin.refund({ ...body, productId }));
+      expect(e.code).toBe('functions/invalid-argument');
+      expect(e.message).toMatch(/line items/);
+    }
+    const single = await owned({ type: 'subscription', productId: 'premium_monthly' });
+    const e = await callError(admin.refund({ ...body, purchaseToken: single.purchaseToken, productId: 'premium_monthly' }));
+    expect(e.code).toBe('functions/invalid-argument');
+    expect(playCalls('purchases.subscriptionsv2.revoke')).toBe(revokes + 1);
   });
 
   it('revoke a consumable: refunded with revoke at Play, credits taken back', async () => {
@@ -166,6 +217,23 @@ describe('never twice', () => {
     const body = { packageName: PACKAGE, purchaseToken: p.purchaseToken, action: 'revoke', reason: 'abuse', idempotencyKey: 'ticket-1234' };
     await admin.refund(body);
     expect((await admin.refund(body)).data.repeated).toBe(true);
+  });
+
+  it("an idempotencyKey is bound to its purchase and action: reused for another is INVALID_ARGUMENT, never the first one's result", async () => {
+    const p = await owned({ type: 'product', productId: 'remove_ads' });
+    const q = await owned({ type: 'product', productId: 'remove_ads' });
+    const body = { packageName: PACKAGE, purchaseToken: p.purchaseToken, action: 'refund', reason: 'goodwill', idempotencyKey: `ticket-${randomBytes(4).toString('hex')}` };
+    const first = await admin.refund(body);
+    const calls = playCalls('orders.refund');
+    for (const other of [{ purchaseToken: q.purchaseToken }, { action: 'revoke' }]) {
+      const e = await callError(admin.refund({ ...body, ...other }));
+      expect(e.code).toBe('functions/invalid-argument');
+      expect(e.message).toMatch(/idempotencyKey/);
+    }
+    expect(playCalls('orders.refund')).toBe(calls);
+    expect(s.sim.get(q.purchaseToken)?.resourceV2?.productLineItem?.[0]?.productOfferDetails?.refundableQuantity).toBe(1);
+    expect((await source('no_ads', p.purchaseToken))?.active).toBe(true); // the refund kept access; no revoke happened
+    expect((await admin.refund(body)).data).toEqual({ ...first.data, repeated: true });
   });
 });
 
@@ -215,13 +283,16 @@ describe('errors', () => {
     expect(e3.code).toBe('functions/failed-precondition');
   });
 
-  it('UNAVAILABLE when Play keeps failing, and a later retry succeeds', async () => {
+  it('UNAVAILABLE when Play fails a money-moving call (made once, never retried blindly), and a later retry succeeds', async () => {
     const p = await owned({ type: 'product', productId: 'remove_ads' });
-    s.sim.injectFaults({ count: 4, pathContains: ':refund', status: 503 });
+    s.sim.injectFaults({ count: 1, pathContains: ':refund', status: 503 });
     const body = { packageName: PACKAGE, purchaseToken: p.purchaseToken, action: 'refund', reason: 'retry me' };
+    const calls = playCalls('orders.refund');
     const e = await callError(admin.refund(body));
     expect(e.code).toBe('functions/unavailable');
-    expect((await admin.refund(body)).data.status).toBe('refunded');
+    expect(playCalls('orders.refund')).toBe(calls + 1);
+    expect((await admin.refund(body)).data).toMatchObject({ status: 'refunded', repeated: false });
+    expect(playCalls('orders.refund')).toBe(calls + 2);
   });
 
   it('every admin attempt is audited: who, action, reason, outcome', async () => {

@@ -77,7 +77,7 @@ describe('subscriptions: status -> state and access', () => {
   it('maps the rest: dates, test flag, auto-renew, appAccountToken, family sharing, signedAt', () => {
     const p = fromAppStore(
       state({
-        transaction: tx({ environment: 'Sandbox', appAccountToken: 'ABCDEF00-0000-5000-8000-000000000000', inAppOwnershipType: 'FAMILY_SHARED' }),
+        transaction: tx({ environment: 'Sandbox', appAccountToken: 'ABCDEF00-0000-5000-8000-000000000000' }),
         signedAt: t + 5,
       }),
       premium,
@@ -93,8 +93,12 @@ describe('subscriptions: status -> state and access', () => {
       orderId: null,
       linkedPurchaseToken: null,
     });
-    expect(p.familyShared).toBe(true);
+    expect(p.familyShared).toBe(false);
     expect(p.signedAt.getTime()).toBe(t + 5);
+    // a family member's transaction is theirs: a token on it would name the purchaser, so it binds nobody
+    const shared = fromAppStore(state({ transaction: tx({ appAccountToken: 'ABCDEF00-0000-5000-8000-000000000000', inAppOwnershipType: 'FAMILY_SHARED' }) }), premium, NOW);
+    expect(shared.familyShared).toBe(true);
+    expect(shared.snapshot.obfuscatedAccountId).toBeNull();
   });
 
   describe('without a stated status (signed-data-only mode) it is derived', () => {

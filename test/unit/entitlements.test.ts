@@ -258,6 +258,13 @@ describe('toItemsGrant', () => {
       expect(toItemsGrant(productOf, s, { now: NOW }).expiresAt).toBeNull();
     });
 
+    it('a pass (non_renewing_subscription) bought on Play is time-limited without a rent option too', () => {
+      const pass: CatalogProduct = { type: 'non_renewing_subscription', entitlements: ['season'], duration: 'P30D' };
+      const g = toItemsGrant((id) => (id === 'pass' ? pass : undefined), oneTime([item('pass')], { purchasedAt }), { now: new Date(purchasedAt.getTime() + DAY) });
+      expect(g.entitlements.season).toMatchObject({ active: true, expiresAt: end });
+      expect(g.expiresAt).toEqual(end);
+    });
+
     it('a rental of a product without a catalog duration is an internal error', () => {
       let thrown: unknown;
       try {

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { sendConsumptionInformation } from './consumption';
 import { notificationHistory } from './notification-history';
 import type { Signer } from './notifications';
 import { isSubscription, latest, statusOf, type SimState } from './state';
@@ -51,11 +52,18 @@ export class AppStoreApi {
     private readonly notificationRecords: () => readonly HistoryRecord[],
   ) {}
 
-  /** Routes `/inApps/...` (path without the environment prefix); `body` is the parsed JSON of a POST. */
+  /** Routes `/inApps/...` (path without the environment prefix); `body` is the parsed JSON of a POST or PUT. */
   async handle(env: SimEnvironment, method: string, path: string, query: URLSearchParams, body?: unknown): Promise<ApiReply | null> {
     if (path === '/inApps/v1/notifications/history' && method === 'POST') {
       this.count('getNotificationHistory');
       return notificationHistory(this.notificationRecords(), this.state, env, body, query.get('paginationToken'));
+    }
+    const consumption = /^\/inApps\/v2\/transactions\/consumption\/([^/]+)$/.exec(path);
+    if (consumption && method === 'PUT') {
+      this.count('sendConsumptionInformation');
+      const id = consumption[1]!;
+      if (!/^[0-9]{1,32}$/.test(id)) return apiError(400, 4000006, 'Invalid transaction id.');
+      return sendConsumptionInformation(this.state, env, id, body);
     }
     const m = /^\/inApps\/(v1|v2)\/(transactions|history|subscriptions)\/([^/]+)$/.exec(path);
     if (!m || method !== 'GET') return null;

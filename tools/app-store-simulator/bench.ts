@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       onlineChecks: false,
       apiKey: null,
       apiRootUrls: { Production: undefined, Sandbox: undefined },
+      consumption: { answer: false, customerConsent: false, refundPreference: null },
     });
     const { purchase, notifications } = await sim.buy({ kind: 'subscription', productId: 'monthly', notify: true, deliver: false });
     const transaction = await sim.signTransaction(purchase.originalTransactionId);

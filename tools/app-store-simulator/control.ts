@@ -49,6 +49,8 @@ export async function handleControl(sim: Simulator, req: IncomingMessage, res: S
       return sendJson(res, 200, await sim.notifier.notify(null, 'TEST', undefined, { deliver: deliver ?? true }));
     case 'GET notifications':
       return sendJson(res, 200, { notifications: sim.notifier.sent });
+    case 'GET consumption':
+      return sendJson(res, 200, { consumption: sim.state.consumption });
     case 'POST receipts':
       return sendJson(res, 200, { receipt: sim.receipt(ReceiptInputSchema.parse(await readJson(req)).transactionIds) });
     case 'POST faults':

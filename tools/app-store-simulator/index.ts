@@ -9,7 +9,7 @@ import { signJws } from './jws';
 import type { TransitionArgs, TransitionName } from './lifecycle';
 import { createSimServer } from './server';
 import { Simulator } from './sim';
-import type { BuyInput, SentNotification, SimPurchase, SimStats, TransitionResult } from './types';
+import type { BuyInput, ConsumptionRecord, SentNotification, SimPurchase, SimStats, TransitionResult } from './types';
 
 export { createTestCa, type TestCa } from './ca';
 export { decodeJwsPayload, signJws, tamper } from './jws';
@@ -66,6 +66,8 @@ export interface AppStoreSimulator {
   restoreDeliveries(): void;
   stats(): SimStats;
   notifications(): SentNotification[];
+  /** What Send Consumption Information calls told the simulator, oldest first. */
+  consumptionInfo(): ConsumptionRecord[];
   reset(): void;
   close(): Promise<void>;
 }
@@ -127,6 +129,7 @@ export async function startAppStoreSimulator(options: AppStoreSimulatorOptions =
     clearFaults: () => sim.faults.clear(),
     stats: () => structuredClone(sim.state.stats),
     notifications: () => [...sim.notifier.sent],
+    consumptionInfo: () => structuredClone(sim.state.consumption),
     failDeliveries: (o) => {
       sim.notifier.failingDeliveries = o?.count ?? Infinity;
     },

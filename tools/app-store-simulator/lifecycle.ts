@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Notifier } from './notifications';
 import { isSubscription, latest, SimError, type SimState } from './state';
-import { BuyInputSchema, Status, type BuyInput, type SentNotification, type SimPurchase, type TransitionResult } from './types';
+import { BuyInputSchema, Status, type BuyInput, type SentNotification, type SimPurchase, type SimTransaction, type TransitionResult } from './types';
 
 /**
  * Purchases and their lifecycle, each step with the V2 notification Apple sends for it. Time does not
@@ -19,9 +19,15 @@ export const TransitionArgsSchemas = {
   redeemOffer: z.strictObject({ offerIdentifier: z.string().min(1) }),
   resubscribe: z.strictObject({}),
   extend: z.strictObject({ ms: z.number().int().positive() }),
-  refund: z.strictObject({ prorated: z.boolean().optional() }),
+  refund: z.strictObject({
+    prorated: z.boolean().optional(),
+    /** Apple's revocationPercentage: the refunded share in thousandths of a percent (a prorated refund). */
+    percentage: z.number().int().min(0).max(100_000).optional(),
+    /** Refund this transaction (a past renewal) instead of the latest one. */
+    transactionId: z.string().min(1).optional(),
+  }),
   refundDeclined: z.strictObject({}),
-  refundReversed: z.strictObject({}),
+  refundReversed: z.strictObject({ transactionId: z.string().min(1).optional() }),
   revoke: z.strictObject({}),
   familyShare: z.strictObject({ customerId: z.string().min(1).optional() }),
   consumptionRequest: z.strictObject({ reason: z.string().optional() }),
@@ -38,7 +44,7 @@ export class Lifecycle {
 
   async buy(input: BuyInput): Promise<TransitionResult> {
     const i = BuyInputSchema.parse(input);
-    const now = this.state.now();
+    const now = i.purchaseDate ?? this.state.now();
     const id = this.state.nextId();
     const subscription = i.kind === 'subscription';
     const periodMs = i.periodMs ?? 30 * DAY;
@@ -85,8 +91,8 @@ export class Lifecycle {
     if (!schema) throw new SimError(404, `unknown transition "${String(name)}"`);
     const a = schema.parse(args) as Record<string, unknown>;
     const p = this.state.get(originalTransactionId);
-    const send = (p2: SimPurchase, type: string, subtype?: string, data?: Record<string, unknown>) =>
-      this.notifier.notify(p2, type, subtype, { ...deliver(options.deliver), ...(data ? { data } : {}) });
+    const send = (p2: SimPurchase, type: string, subtype?: string, data?: Record<string, unknown>, transaction?: SimTransaction) =>
+      this.notifier.notify(p2, type, subtype, { ...deliver(options.deliver), ...(data ? { data } : {}), ...(transaction ? { transaction } : {}) });
     const notifications: SentNotification[] = [];
     const now = this.state.now();
     const last = latest(p);
@@ -98,9 +104,12 @@ export class Lifecycle {
       case 'renew': {
         sub();
         const recovering = p.isInBillingRetryPeriod;
-        this.addTransaction(p, last.productId, now, 'RENEWAL');
-        Object.assign(p, { status: Status.ACTIVE, isInBillingRetryPeriod: false, gracePeriodExpiresDate: undefined, autoRenewStatus: 1 });
-        notifications.push(await send(p, 'DID_RENEW', recovering ? 'BILLING_RECOVERY' : undefined));
+        // Family members' own subscriptions renew with the purchaser's, each with its own transaction.
+        for (const m of [p, ...this.members(p)]) {
+          this.addTransaction(m, latest(m).productId, now, 'RENEWAL');
+          Object.assign(m, { status: Status.ACTIVE, isInBillingRetryPeriod: false, gracePeriodExpiresDate: undefined, autoRenewStatus: 1 });
+          notifications.push(await send(m, 'DID_RENEW', recovering ? 'BILLING_RECOVERY' : undefined));
+        }
         break;
       }
       case 'failRenew': {
@@ -125,14 +134,17 @@ export class Lifecycle {
       case 'expire': {
         sub();
         const reason = (a.reason as string | undefined) ?? (p.isInBillingRetryPeriod ? 'BILLING_RETRY' : 'VOLUNTARY');
-        last.expiresDate = Math.min(last.expiresDate ?? now, now - 1);
-        Object.assign(p, {
-          status: Status.EXPIRED,
-          autoRenewStatus: 0,
-          isInBillingRetryPeriod: false,
-          expirationIntent: reason === 'VOLUNTARY' ? 1 : reason === 'BILLING_RETRY' ? 2 : 3,
-        });
-        notifications.push(await send(p, 'EXPIRED', reason));
+        for (const m of [p, ...this.members(p)]) {
+          const t = latest(m);
+          t.expiresDate = Math.min(t.expiresDate ?? now, now - 1);
+          Object.assign(m, {
+            status: Status.EXPIRED,
+            autoRenewStatus: 0,
+            isInBillingRetryPeriod: false,
+            expirationIntent: reason === 'VOLUNTARY' ? 1 : reason === 'BILLING_RETRY' ? 2 : 3,
+          });
+          notifications.push(await send(m, 'EXPIRED', reason));
+        }
         break;
       }
       case 'setAutoRenew': {
@@ -181,23 +193,28 @@ export class Lifecycle {
         break;
       }
       case 'refund': {
-        Object.assign(last, { revocationDate: now, revocationReason: 1, revocationType: a.prorated ? 'REFUND_PRORATED' : 'REFUND_FULL' });
-        if (isSubscription(p)) p.status = Status.REVOKED;
-        notifications.push(await send(p, 'REFUND'));
+        const t = this.transactionOf(p, a.transactionId as string | undefined);
+        const percentage = a.percentage as number | undefined;
+        const prorated = a.prorated === true || (percentage !== undefined && percentage < 100_000);
+        Object.assign(t, { revocationDate: now, revocationReason: 1, revocationType: prorated ? 'REFUND_PRORATED' : 'REFUND_FULL' });
+        if (percentage !== undefined) t.revocationPercentage = percentage;
+        // A refund of a past renewal takes back that period only: the subscription goes on.
+        const current = t === last;
+        if (current && isSubscription(p)) p.status = Status.REVOKED;
+        notifications.push(await send(p, 'REFUND', undefined, undefined, t));
         // Family members lose what was shared from a refunded purchase.
-        for (const memberId of p.familyMembers) notifications.push(...(await this.revokeMember(memberId, options.deliver)));
+        if (current) for (const memberId of p.familyMembers) notifications.push(...(await this.revokeMember(memberId, options.deliver)));
         break;
       }
       case 'refundDeclined':
         notifications.push(await send(p, 'REFUND_DECLINED'));
         break;
       case 'refundReversed': {
-        if (last.revocationDate === undefined) throw new SimError(400, 'the latest transaction is not refunded');
-        delete last.revocationDate;
-        delete last.revocationReason;
-        delete last.revocationType;
-        if (isSubscription(p)) p.status = (last.expiresDate ?? 0) > now ? Status.ACTIVE : Status.EXPIRED;
-        notifications.push(await send(p, 'REFUND_REVERSED'));
+        const t = this.transactionOf(p, a.transactionId as string | undefined);
+        if (t.revocationDate === undefined) throw new SimError(400, `transaction ${t.transactionId} is not refunded`);
+        for (const field of ['revocationDate', 'revocationReason', 'revocationType', 'revocationPercentage'] as const) delete t[field];
+        if (t === last && isSubscription(p)) p.status = (last.expiresDate ?? 0) > now ? Status.ACTIVE : Status.EXPIRED;
+        notifications.push(await send(p, 'REFUND_REVERSED', undefined, undefined, t));
         break;
       }
       case 'revoke':
@@ -215,6 +232,19 @@ export class Lifecycle {
         break;
     }
     return { purchase: p, notifications };
+  }
+
+  /** The named transaction of `p` (default: its latest). */
+  private transactionOf(p: SimPurchase, transactionId: string | undefined): SimTransaction {
+    if (transactionId === undefined) return latest(p);
+    const t = p.transactions.find((x) => x.transactionId === transactionId);
+    if (!t) throw new SimError(404, `purchase ${p.originalTransactionId} has no transaction ${transactionId}`);
+    return t;
+  }
+
+  /** Family members still sharing `p` (a revoked member's subscription no longer follows it). */
+  private members(p: SimPurchase): SimPurchase[] {
+    return p.familyMembers.map((id) => this.state.get(id)).filter((m) => latest(m).revocationDate === undefined);
   }
 
   private addTransaction(p: SimPurchase, productId: string, now: number, reason: 'PURCHASE' | 'RENEWAL') {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isSubscription, statusOf, type SimState } from './state';
-import type { HistoryRecord, SendAttempt, SentNotification, SimPurchase } from './types';
+import type { HistoryRecord, SendAttempt, SentNotification, SimPurchase, SimTransaction } from './types';
 
 /**
  * App Store Server Notifications V2: the signed `responseBodyV2DecodedPayload`, POSTed as
@@ -12,6 +12,8 @@ export interface NotifyOptions {
   /** POST it to the URL (default true when one is set); false only signs it. */
   deliver?: boolean;
   data?: Record<string, unknown>;
+  /** The transaction the notification is about (default: the latest; a refund of a past renewal names its own). */
+  transaction?: SimTransaction;
 }
 
 const MAX_ATTEMPTS_LISTED = 6; // Apple lists at most six send attempts per notification
@@ -39,7 +41,7 @@ export class Notifier {
       ...o.data,
     };
     if (p) {
-      data.signedTransactionInfo = await this.sign(this.state.transactionPayload(p), p.forged);
+      data.signedTransactionInfo = await this.sign(this.state.transactionPayload(p, o.transaction), p.forged);
       if (isSubscription(p)) {
         data.signedRenewalInfo = await this.sign(this.state.renewalPayload(p), p.forged);
         data.status = statusOf(p);

@@ -34,7 +34,7 @@ async function handleApi(sim: Simulator, req: IncomingMessage, res: ServerRespon
     return;
   }
   let body: unknown;
-  if (req.method === 'POST') {
+  if (req.method === 'POST' || req.method === 'PUT') {
     try {
       body = await readJson(req);
     } catch {

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { APPLE_TYPES, Status, type SimPurchase, type SimStats, type SimTransaction } from './types';
+import { APPLE_TYPES, Status, type ConsumptionRecord, type SimPurchase, type SimStats, type SimTransaction } from './types';
 
 /**
  * The simulator's purchases, ids and clock, and the App Store payloads (transaction, renewal info) as
@@ -7,6 +7,8 @@ import { APPLE_TYPES, Status, type SimPurchase, type SimStats, type SimTransacti
  */
 export class SimState {
   readonly purchases = new Map<string, SimPurchase>();
+  /** Send Consumption Information calls accepted, oldest first. */
+  readonly consumption: ConsumptionRecord[] = [];
   stats: SimStats = emptyStats();
   private counter = 0;
   private readonly idBase = 2_000_000_000_000_000 + randomInt(0, 1_000_000) * 1_000_000;
@@ -63,6 +65,7 @@ export class SimState {
       revocationDate: t.revocationDate,
       revocationReason: t.revocationReason,
       revocationType: t.revocationType,
+      revocationPercentage: t.revocationPercentage,
       isUpgraded: t.isUpgraded,
       offerType: t.offerType,
       offerIdentifier: t.offerIdentifier,
@@ -95,6 +98,7 @@ export class SimState {
 
   reset(): void {
     this.purchases.clear();
+    this.consumption.length = 0;
     this.stats = emptyStats();
     this.offsetMs = 0;
   }

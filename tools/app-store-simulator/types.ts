@@ -25,6 +25,8 @@ export interface SimTransaction {
   revocationDate?: number;
   revocationReason?: number;
   revocationType?: 'REFUND_FULL' | 'REFUND_PRORATED' | 'FAMILY_REVOKE';
+  /** The refunded share in thousandths of a percent (100000 = 100 %), for prorated refunds. */
+  revocationPercentage?: number;
   isUpgraded?: boolean;
   offerType?: number;
   offerIdentifier?: string;
@@ -65,6 +67,8 @@ export const BuyInputSchema = z.strictObject({
   appAccountToken: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID').optional(),
   quantity: z.number().int().positive().max(10).optional(),
   periodMs: z.number().int().positive().optional(),
+  /** When it was bought (ms since the epoch; default now): an old purchase, e.g. a pass already over. */
+  purchaseDate: z.number().int().nonnegative().optional(),
   subscriptionGroupIdentifier: z.string().min(1).optional(),
   /** Send the SUBSCRIBED / ONE_TIME_CHARGE notification (default: when a notification URL is set). */
   notify: z.boolean().optional(),
@@ -100,6 +104,14 @@ export interface HistoryRecord {
   /** When it was sent (its signedDate): what startDate/endDate filter on. */
   sentAt: number;
   sendAttempts: SendAttempt[];
+}
+
+/** One Send Consumption Information call the simulator accepted (what the server told Apple). */
+export interface ConsumptionRecord {
+  transactionId: string;
+  environment: SimEnvironment;
+  body: Record<string, unknown>;
+  receivedAt: number;
 }
 
 export interface TransitionResult {

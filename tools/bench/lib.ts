@@ -520,3 +520,77 @@ export function otherCpuPct(before: Record<string, number>, after: Record<string
 }
 /** A phase is disturbed when a test run was seen or other processes took more than this share of the CPU. */
 export const OTHER_CPU_LIMIT_PCT = 15;
+
+export interface TimedStart {
+  proc: GroupProcess;
+  port: number;
+  url: string;
+  /** ms from spawn to the end of the first answer's body. */
+  ms: number;
+  /** ms from spawn until the port accepted a TCP connection. */
+  acceptedMs: number;
+  status: number;
+  body: unknown;
+  /** VmHWM right after the first answer. */
+  peakRss: number | undefined;
+  /** CPU time (user + system) of the process group right after the first answer. */
+  cpuMs: number | undefined;
+  /** JSON log lines of the process (stdout and stderr), as they arrived. */
+  lines: LogLine[];
+}
+
+/**
+ * Spawns `node <args(port)>` in its own process group with `env`, waits (bare TCP connects every
+ * 10 ms, which cost the measured process almost nothing) until the port accepts, then sends
+ * `request` once: spawn → that answer is the measurement. Throws if the process exits first or
+ * nothing answers within timeoutMs. The caller stops `proc`.
+ */
+export async function spawnUntilAnswered(o: {
+  name: string;
+  args: (port: number) => string[];
+  env: NodeJS.ProcessEnv;
+  request: (url: string) => Promise<{ status: number; body: unknown }>;
+  timeoutMs?: number;
+}): Promise<TimedStart> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const lines: LogLine[] = [];
+  const started = performance.now();
+  const proc = spawnGroup(o.name, process.execPath, o.args(port), {
+    cwd: ROOT,
+    env: o.env,
+    onLine(line) {
+      if (!line.startsWith('{')) return;
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        /* not a log line */
+      }
+    },
+  });
+  const deadline = started + (o.timeoutMs ?? 30_000);
+  let acceptedMs = NaN;
+  while (performance.now() < deadline) {
+    if (!proc.running()) throw new Error(`${o.name} exited while starting:\n${proc.output()}`);
+    if (!(await accepts(port))) {
+      await sleep(10);
+      continue;
+    }
+    if (Number.isNaN(acceptedMs)) acceptedMs = performance.now() - started;
+    let answer: { status: number; body: unknown };
+    try {
+      answer = await o.request(url);
+    } catch (e) {
+      if (!proc.running()) continue;
+      if (/ECONNREFUSED|ECONNRESET|fetch failed/.test(String((e as Error)?.message) + String((e as { cause?: Error })?.cause?.message))) {
+        await sleep(5);
+        continue;
+      }
+      throw e;
+    }
+    const ms = performance.now() - started;
+    return { proc, port, url, ms, acceptedMs, status: answer.status, body: answer.body, peakRss: peakRssBytes(proc.pid), cpuMs: groupCpuMs(proc.pid), lines };
+  }
+  await proc.stop();
+  throw new Error(`${o.name} did not answer within ${(o.timeoutMs ?? 30_000) / 1000} s:\n${proc.output()}`);
+}

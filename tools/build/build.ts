@@ -1,59 +1,379 @@
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { build, type BuildOptions, type BuildResult, type Metafile, type Plugin } from 'esbuild';
 
 /**
- * dist/index.js: our code bundled into one file that registers every function; packages stay
- * external. build/functions/<name>/: one deployable folder per function (the bundle, a package.json
- * with only the runtime packages the bundle imports, pinned as installed here), for gcloud deploy.
+ * dist/index.js: every function, for `npx functions-framework --source=dist/index.js --target=NAME`,
+ * tools/serve-function.js and the local stack. build/functions/<name>/: one deployable folder per
+ * function, which gcloud builds as it is: index.js (that function only), vendor/*.js (the heavy
+ * libraries it reaches) and a package.json listing what stays external.
+ *
+ * What is bundled and what is not:
+ * - Our code, zod and jose are bundled into index.js, tree-shaken.
+ * - @google-cloud/firestore, the Play client (@googleapis/androidpublisher + google-auth-library) and
+ *   Apple's library are bundled, each with its dependencies, into vendor/<chunk>.js, minified. index.js
+ *   refers to them through a shim whose exports are getters: a chunk is loaded (parsed, run) on the
+ *   first use of one of its exports, so an instance answers its first request without having loaded
+ *   Firestore, and a function whose config has no Apple section never loads Apple's library. A chunk
+ *   only a function's imports reach is the only kind copied into its folder.
+ * - @google-cloud/functions-framework stays external (the CLI's function registry must be the one the
+ *   bundle registers into); it is the one dependency of every folder's package.json.
  */
 export const FUNCTIONS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications', 'reconcilePurchases'] as const;
 
 const root = join(__dirname, '../..');
+const execFileAsync = promisify(execFile);
+const requireFromRoot = createRequire(join(root, 'package.json'));
 
-function importedPackages(meta: Metafile): string[] {
+/** Packages that stay external (resolved from node_modules at run time). */
+const EXTERNAL = ['@google-cloud/functions-framework'];
+
+/**
+ * Heavy libraries: one lazily loaded chunk per group. Firestore and the Play client share one: a
+ * verification needs both, and together they share their dependencies (gaxios, node-fetch, …).
+ */
+const CHUNKS: Record<string, readonly string[]> = {
+  // google-gax (Firestore's own copy, no extra code) is exported for code-cache.js's gRPC stand-in only.
+  google: ['@google-cloud/firestore', '@googleapis/androidpublisher', 'google-auth-library', 'google-gax'],
+  apple: ['@apple/app-store-server-library'],
+};
+const chunkOf = new Map(Object.entries(CHUNKS).flatMap(([chunk, pkgs]) => pkgs.map((p) => [p, chunk] as const)));
+
+const NODE_BUILTINS = new Set(requireFromRoot('node:module').builtinModules as string[]);
+
+function packageName(path: string): string {
+  const parts = path.split('/');
+  return path.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+/**
+ * A CommonJS module standing for `pkg`: the same export names (read from the package here, at build
+ * time, so that esbuild's interop copies getters, not values), each a getter that loads the chunk.
+ */
+function lazyShim(pkg: string): string {
+  const chunk = chunkOf.get(pkg)!;
+  const real = requireFromRoot(pkg) as Record<string, unknown>;
+  const names = Object.keys(real).filter((n) => n !== 'default' && n !== '__esModule');
+  return [
+    `// ${pkg}, loaded from ./vendor/${chunk}.js on the first use of one of its exports (tools/build/build.ts)`,
+    `'use strict';`,
+    `let mod;`,
+    `const load = () => (mod ??= require('./code-cache.js').load(require('node:path').join(__dirname, ${JSON.stringify(`vendor/${chunk}.js`)}))[${JSON.stringify(pkg)}]);`,
+    real.__esModule ? `Object.defineProperty(exports, '__esModule', { value: true });` : '',
+    `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
+    `Object.defineProperty(exports, 'default', { enumerable: true, get: () => { const m = load(); return m.default ?? m; } });`,
+  ].join('\n');
+}
+
+const lazyVendor: Plugin = {
+  name: 'lazy-vendor',
+  setup(b) {
+    const filter = new RegExp(`^(${[...chunkOf.keys()].map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'lazy-vendor' }));
+    b.onResolve({ filter: /^\.\/code-cache\.js$/, namespace: 'lazy-vendor' }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-vendor' }, (args) => ({ contents: lazyShim(args.path), loader: 'js', resolveDir: root }));
+    // A deep import (pkg/sub/path) would bypass the shim and drag the package into index.js.
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      const name = packageName(args.path);
+      if (chunkOf.has(name) && args.path !== name) return { errors: [{ text: `${args.path}: import ${name} itself (its chunk is loaded lazily)` }] };
+      return undefined;
+    });
+  },
+};
+
+/**
+ * Our modules evaluated on first use of one of their exports rather than at start, because their top
+ * level touches their library (a class extending Apple's API client): the App Store adapter.
+ */
+const LAZY_MODULES = ['shared/app-store/adapter.ts'].map((f) => join(root, f));
+
+async function exportNames(file: string): Promise<string[]> {
+  const r = await build({ entryPoints: [file], bundle: false, write: false, metafile: true, format: 'esm', logLevel: 'silent' });
+  return Object.values(r.metafile.outputs).flatMap((o) => o.exports);
+}
+
+const lazyModules: Plugin = {
+  name: 'lazy-modules',
+  setup(b) {
+    const bases = LAZY_MODULES.map((f) => f.split('/').pop()!.replace(/\.ts$/, ''));
+    const filter = new RegExp(`(^|/)(${bases.join('|')})(\\.ts)?$`);
+    b.onResolve({ filter }, async (args) => {
+      if (args.namespace === 'lazy-module' || (args.pluginData as { lazySkip?: boolean } | undefined)?.lazySkip) return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { lazySkip: true } });
+      return LAZY_MODULES.includes(r.path) ? { path: r.path, namespace: 'lazy-module' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-module' }, async (args) => ({
+      contents: [
+        `// ${relative(root, args.path)}, evaluated on the first use of one of its exports (tools/build/build.ts)`,
+        `let mod;`,
+        `const load = () => (mod ??= require(${JSON.stringify(args.path)}));`,
+        `for (const name of ${JSON.stringify(await exportNames(args.path))}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
+/** zod's `z.locales` holds every language (≈ 360 KiB); the messages we produce are English only. */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+      contents: 'export { default as en } from "./en.js";\n',
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * npm keeps a copy of a package per exact pin (google-gax and googleapis-common both pin
+ * google-auth-library 10.5.0, each in its own node_modules): in a chunk, one copy of each
+ * name@version is enough. Only identical versions are merged.
+ */
+function dedupeIdenticalPackages(): Plugin {
+  return {
+    name: 'dedupe-identical-packages',
+    setup(b) {
+      const first = new Map<string, string>(); // name@version → package folder first seen
+      const packageRoot = (file: string): { dir: string; id: string } | undefined => {
+        for (let dir = dirname(file); dir.includes('node_modules'); dir = dirname(dir)) {
+          const pj = join(dir, 'package.json');
+          if (!existsSync(pj)) continue;
+          const { name, version } = JSON.parse(readFileSync(pj, 'utf8')) as { name?: string; version?: string };
+          if (name && version && dir.endsWith(join('node_modules', name))) return { dir, id: `${name}@${version}` };
+        }
+        return undefined;
+      };
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if ((args.pluginData as { dedupe?: boolean } | undefined)?.dedupe) return undefined;
+        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { dedupe: true } });
+        if (r.errors.length || r.external || !r.path.includes('node_modules')) return undefined;
+        const pr = packageRoot(r.path);
+        if (!pr) return undefined;
+        const kept = first.get(pr.id);
+        if (!kept) first.set(pr.id, pr.dir);
+        return kept && kept !== pr.dir ? { path: join(kept, relative(pr.dir, r.path)) } : undefined;
+      });
+    },
+  };
+}
+
+/**
+ * A JSON file (protocol descriptors, client configs) as `JSON.parse('…')`: V8 parses a JSON string
+ * faster than the same data as a JavaScript object literal, and does not keep code for it.
+ */
+const jsonAsParse: Plugin = {
+  name: 'json-as-parse',
+  setup(b) {
+    b.onLoad({ filter: /\.json$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (text.length < 2048) return undefined;
+      return { contents: `module.exports = JSON.parse(${JSON.stringify(JSON.stringify(JSON.parse(text)))});\n`, loader: 'js' };
+    });
+  },
+};
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  metafile: true,
+  logLevel: 'warning',
+  // import() as require(): the files are compiled through vm.Script (code-cache.js), where Node 20 has no import().
+  supported: { 'dynamic-import': false },
+  external: [...EXTERNAL, ...EXTERNAL.map((p) => `${p}/*`)],
+};
+
+/** The packages (not chunks, not node built-ins) an output requires at run time. */
+function externalPackages(meta: Metafile): string[] {
   const names = new Set<string>();
   for (const output of Object.values(meta.outputs)) {
     for (const imp of output.imports) {
-      if (!imp.external || imp.path.startsWith('node:')) continue;
-      const parts = imp.path.split('/');
-      names.add(imp.path.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!);
+      if (!imp.external || imp.path.startsWith('node:') || imp.path.startsWith('./')) continue;
+      const name = packageName(imp.path);
+      if (!NODE_BUILTINS.has(name)) names.add(name);
     }
   }
-  return [...names].filter((n) => !['fs', 'path', 'crypto', 'http', 'https', 'net', 'os', 'url', 'util', 'async_hooks', 'child_process', 'stream', 'zlib', 'events'].includes(n)).sort();
+  return [...names].sort();
 }
 
-async function main(): Promise<void> {
-  const result = await build({
-    entryPoints: [join(root, 'functions/index.ts')],
-    outfile: join(root, 'dist/index.js'),
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    packages: 'external',
-    sourcemap: true,
-    metafile: true,
-    logLevel: 'warning',
-  });
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  const deps: Record<string, string> = {};
-  for (const name of importedPackages(result.metafile)) {
-    const installed = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
-    if (!pkg.dependencies[name]) throw new Error(`the bundle imports ${name}, which is not a runtime dependency in package.json`);
-    deps[name] = installed.version;
+/** The vendor chunks an output refers to (through the shims of their packages). */
+function chunksUsed(meta: Metafile): string[] {
+  const used = new Set<string>();
+  for (const input of Object.keys(meta.inputs)) {
+    const m = /^lazy-vendor:(.+)$/.exec(input);
+    if (m) used.add(chunkOf.get(m[1]!)!);
   }
-  rmSync(join(root, 'build/functions'), { recursive: true, force: true });
+  return [...used].sort();
+}
+
+interface Registration {
+  kind: 'http' | 'cloudEvent';
+  target: string;
+  handler: string;
+  line: string;
+}
+
+/**
+ * functions/index.ts is the one list of registrations; a function's own entry is that file with the
+ * other functions' registrations and handler imports removed.
+ */
+function entryFor(indexSource: string, registrations: Registration[], target: string): string {
+  let out = indexSource;
+  for (const r of registrations) {
+    if (r.target === target) continue;
+    out = out.replace(`${r.line}\n`, '');
+    const imp = new RegExp(`^import \\{ ${r.handler} \\} from '[^']+';\\n`, 'm');
+    if (!imp.test(out)) throw new Error(`functions/index.ts: no "import { ${r.handler} } from '…';" line`);
+    out = out.replace(imp, '');
+  }
+  const targets = /^export const FUNCTION_TARGETS = \[[^\]]*\] as const;$/m;
+  if (!targets.test(out)) throw new Error('functions/index.ts: no "export const FUNCTION_TARGETS = [...] as const;" line');
+  return out.replace(targets, `export const FUNCTION_TARGETS = [${JSON.stringify(target)}] as const;`);
+}
+
+function readRegistrations(indexSource: string): Registration[] {
+  const registrations = [...indexSource.matchAll(/^(http|cloudEvent)\('(\w+)', (\w+)\(runtime\)\);$/gm)].map((m) => ({
+    kind: m[1] as Registration['kind'],
+    target: m[2]!,
+    handler: m[3]!,
+    line: m[0],
+  }));
+  const names = registrations.map((r) => r.target);
+  if (names.join() !== [...FUNCTIONS].join()) {
+    throw new Error(`functions/index.ts registers ${names.join(', ')}; tools/build/build.ts expects ${FUNCTIONS.join(', ')}`);
+  }
+  return registrations;
+}
+
+const size = (file: string) => `${Math.round(statSync(file).size / 1024)} KiB`;
+
+async function main(): Promise<void> {
+  const indexFile = join(root, 'functions/index.ts');
+  const indexSource = readFileSync(indexFile, 'utf8');
+  const registrations = readRegistrations(indexSource);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const installedVersion = (name: string) =>
+    (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+
+  // Every function: dist/index.js (+ source map) and dist/vendor/. Nothing is written before all is built
+  // (a running local stack or test may be reading dist/ meanwhile).
+  const all = await build({ ...common, entryPoints: [indexFile], outfile: join(root, 'dist/index.js'), sourcemap: true, write: false, plugins: [lazyVendor, lazyModules, zodEnglishOnly] });
+
+  // One entry per function, into build/functions/<name>/.
+  const perFunction = new Map<string, BuildResult>();
   for (const name of FUNCTIONS) {
-    const dir = join(root, 'build/functions', name);
+    const result = await build({
+      ...common,
+      stdin: { contents: entryFor(indexSource, registrations, name), resolveDir: join(root, 'functions'), sourcefile: `functions/index.ts (${name} only)`, loader: 'ts' },
+      outfile: join(root, 'build/functions', name, 'main.js'),
+      write: false,
+      plugins: [lazyVendor, lazyModules, zodEnglishOnly],
+    });
+    perFunction.set(name, result);
+  }
+
+  // The chunks, built once.
+  const needed = new Set([...chunksUsed(all.metafile!), ...[...perFunction.values()].flatMap((r) => chunksUsed(r.metafile!))]);
+  const chunks = new Map<string, Uint8Array>();
+  for (const chunk of [...needed].sort()) {
+    const contents = `module.exports = {\n${CHUNKS[chunk]!.map((p) => `  ${JSON.stringify(p)}: require(${JSON.stringify(p)}),`).join('\n')}\n};\n`;
+    const result = await build({
+      ...common,
+      stdin: { contents, resolveDir: root, sourcefile: `vendor/${chunk}.js`, loader: 'js' },
+      outfile: join(root, 'dist/vendor', `${chunk}.js`),
+      write: false,
+      minify: true,
+      keepNames: true,
+      legalComments: 'none',
+      plugins: [dedupeIdenticalPackages(), jsonAsParse],
+    });
+    // esbuild leaves a require it cannot resolve inside try/catch as it is (node-fetch's optional
+    // `encoding`): not installed here, it is not installed in the cloud either, and the library copes.
+    const installed = (p: string) => existsSync(join(root, 'node_modules', p, 'package.json'));
+    const leftOut = externalPackages(result.metafile!).filter((p) => !EXTERNAL.includes(p) && installed(p));
+    if (leftOut.length) throw new Error(`vendor/${chunk}.js requires packages it does not contain: ${leftOut.join(', ')}`);
+    chunks.set(chunk, result.outputFiles![0]!.contents);
+  }
+
+  const codeCache = readFileSync(join(__dirname, 'code-cache.js'));
+  const writeOutputs = (dir: string, result: BuildResult) => {
+    rmSync(join(dir, 'vendor'), { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    cpSync(join(root, 'dist/index.js'), join(dir, 'index.js'));
+    for (const chunk of chunksUsed(result.metafile!)) {
+      mkdirSync(join(dir, 'vendor'), { recursive: true });
+      writeFileSync(join(dir, 'vendor', `${chunk}.js`), chunks.get(chunk)!);
+    }
+    for (const f of result.outputFiles!) writeFileSync(f.path, f.contents);
+    writeFileSync(join(dir, 'code-cache.js'), codeCache);
+  };
+  writeOutputs(join(root, 'dist'), all);
+  rmSync(join(root, 'build/functions'), { recursive: true, force: true });
+  for (const [name, result] of perFunction) writeOutputs(join(root, 'build/functions', name), result);
+
+  // Each folder: index.js (main.js through its code cache), package.json (only what stays external,
+  // pinned as installed here; gcp-build makes the code caches in Cloud Build), .gcloudignore.
+  const report: string[] = [];
+  for (const [name, result] of perFunction) {
+    const meta = result.metafile!;
+    const deps: Record<string, string> = {};
+    for (const dep of externalPackages(meta)) {
+      if (!pkg.dependencies[dep]) throw new Error(`${name}'s bundle requires ${dep}, which is not a runtime dependency in package.json`);
+      deps[dep] = installedVersion(dep);
+    }
+    const dir = join(root, 'build/functions', name);
+    writeFileSync(
+      join(dir, 'index.js'),
+      [
+        `'use strict';`,
+        `// ${name}: main.js (the bundle, tools/build/build.ts), compiled from its V8 code cache when it has a valid one.`,
+        `module.exports = require('./code-cache.js').load(require('node:path').join(__dirname, 'main.js'));`,
+        '',
+      ].join('\n'),
+    );
     writeFileSync(
       join(dir, 'package.json'),
-      JSON.stringify({ name: `iap-functions-${name}`, private: true, main: 'index.js', engines: { node: '>=22' }, dependencies: deps }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          name: `iap-functions-${name}`,
+          private: true,
+          main: 'index.js',
+          engines: { node: '>=22' },
+          scripts: { 'gcp-build': 'node code-cache.js' },
+          dependencies: deps,
+        },
+        null,
+        2,
+      ) + '\n',
     );
+    writeFileSync(
+      join(dir, '.gcloudignore'),
+      '# The code caches are made in Cloud Build by the gcp-build script, with the Node that runs the function.\n*.cache\nnode_modules/\n',
+    );
+    report.push(`  ${name}: main.js ${size(join(dir, 'main.js'))}${chunksUsed(meta).map((c) => `, vendor/${c}.js ${size(join(dir, 'vendor', `${c}.js`))}`).join('')}; external: ${Object.keys(deps).join(', ')}`);
   }
-  console.log(`built dist/index.js and build/functions/{${FUNCTIONS.join(',')}} (runtime packages: ${Object.keys(deps).join(', ')})`);
+  const distExternal = externalPackages(all.metafile!);
+  for (const dep of distExternal) if (!existsSync(join(root, 'node_modules', dep))) throw new Error(`dist/index.js requires ${dep}, not installed`);
+
+  // The code caches for this machine's Node (gcp-build makes them again in the cloud), two at a time.
+  const names = [...perFunction.keys()];
+  const caches: string[] = [];
+  const worker = async () => {
+    for (let name = names.shift(); name; name = names.shift()) {
+      const dir = join(root, 'build/functions', name);
+      const { stdout } = await execFileAsync(process.execPath, ['code-cache.js'], { cwd: dir, timeout: 60_000 });
+      caches.push(`  ${name}: ${stdout.trim().replace(/^code-cache: /, '')}`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  console.log(
+    `built ${relative(root, join(root, 'dist/index.js'))} (every function; vendor: ${chunksUsed(all.metafile!).join(', ')}; external: ${distExternal.join(', ')}) and build/functions/:\n${report.join('\n')}\ncode caches:\n${caches.sort().join('\n')}`,
+  );
 }
 
 if (require.main === module) {

@@ -75,6 +75,8 @@ export const errors = {
   subscriptionExpired: () =>
     new PlayError(400, 'subscriptionExpired', 'The subscription cannot be refunded or revoked because it has expired.'),
   orderNotFound: () => new PlayError(404, 'notFound', 'The order was not found.', 'global'),
+  /** Unconfirmed reason and message: Play's answer to a refund review answered after its 24 hours. */
+  refundReviewExpired: () => new PlayError(400, 'refundReviewExpired', 'The pending refund review can no longer be answered: its 24 hours have passed.'),
   orderAlreadyRefunded: () => new PlayError(400, 'orderAlreadyRefunded', 'The order has already been refunded.'),
   required: (field: string) =>
     new PlayError(400, 'required', `Required field missing: ${field}`, 'global', { name: field, type: 'parameter' }),

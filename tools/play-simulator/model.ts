@@ -66,6 +66,18 @@ interface RecordBase {
   developerPayload?: string;
   /** Every order of this token, oldest first. */
   orderIds: string[];
+  /** Refund requests Play asked the developer to review (pendingRefundReviewNotification), oldest first. */
+  refundReviews: RefundReview[];
+}
+
+/** A refund the user asked for that Play lets the developer weigh in on, for 24 hours (orders.reviewrefund). */
+export interface RefundReview {
+  orderId: string;
+  pendingRefundToken: string;
+  openedAt: number;
+  refundReason?: string;
+  answer?: 'approve' | 'decline';
+  answeredAt?: number;
 }
 
 /** One productLineItem of a one-time purchase; the first is the record's productId. */
@@ -173,6 +185,7 @@ export interface Ledger {
   readonly now: number;
   emitSubscription(rec: SubscriptionRecord, notificationType: number): void;
   emitOneTime(rec: ProductRecord, notificationType: number): void;
+  emitRefundReview(rec: PurchaseRecord, review: RefundReview): void;
   /** Registers an order of the record, appended to `into` (default the base item's orderIds). */
   openOrder(rec: PurchaseRecord, orderId: string, into?: string[]): void;
   /** Marks the order refunded. Throws if it already was. Not listed as voided: only revoked orders are. */

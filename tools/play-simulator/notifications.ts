@@ -1,3 +1,4 @@
+import type { RefundReview } from './model';
 import type { DeveloperNotification, OutgoingNotification } from './types';
 
 /** RTDN builders; eventTimeMillis is a string, as in Play's own examples. */
@@ -44,6 +45,16 @@ export function voidedNotification(
     packageName,
     eventTimeMillis: String(at),
     voidedPurchaseNotification: { purchaseToken, orderId, productType, refundType },
+  };
+}
+
+export function refundReviewNotification(packageName: string, review: RefundReview, at: number): DeveloperNotification {
+  const { pendingRefundToken, orderId, refundReason } = review;
+  return {
+    version: '1.0',
+    packageName,
+    eventTimeMillis: String(at),
+    pendingRefundReviewNotification: { version: '1.0', pendingRefundToken, orderId, ...(refundReason === undefined ? {} : { refundReason }) },
   };
 }
 

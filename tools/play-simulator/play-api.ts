@@ -1,6 +1,7 @@
 import { errors, PlayError } from './google-errors';
 import { VoidedReason, VoidedSource, type ProductRecord, type SubscriptionRecord } from './model';
 import { productResource, productResourceV2 } from './product-resources';
+import { reviewAnswer } from './refund-reviews';
 import { subscriptionResource } from './resources';
 import type { Simulator } from './sim';
 import { items } from './subscription-items';
@@ -191,6 +192,18 @@ export function matchPlayRoute(httpMethod: string, pathname: string): PlayRoute 
           voidedSource: VoidedSource.DEVELOPER,
           voidedReason: VoidedReason.OTHER,
         });
+        return empty;
+      },
+    };
+  }
+
+  if (a === 'orders' && b && rest.length === 2 && post && action === 'reviewrefund') {
+    return {
+      method: 'orders.reviewrefund',
+      handle: (sim, body) => {
+        const rec = sim.store.orderOwner(b);
+        if (rec.packageName !== pkg) throw errors.orderNotFound();
+        sim.store.apply(rec.token, 'answerRefundReview', reviewAnswer(b, body));
         return empty;
       },
     };

@@ -1,6 +1,7 @@
 import { errors } from './google-errors';
 import { newOrderId } from './ids';
 import { ACK_WINDOW_MS, OneTimeEvent, VoidedReason, VoidedSource, type Ledger, type ProductRecord, type VoidSpec } from './model';
+import { answerRefundReview, openRefundReview, type ReviewAnswer } from './refund-reviews';
 import type { StepArgs } from './schemas';
 import { revokeOrder } from './subscription-items';
 
@@ -79,6 +80,14 @@ export const productSteps = {
     const orderId = orderOf(rec, args.orderId);
     if (l.isRefunded(orderId)) throw errors.orderAlreadyRefunded();
     voidWhole(rec, l, orderId, { source: VoidedSource.GOOGLE, reason: VoidedReason.CHARGEBACK, recordDelayMs: args.recordDelayMs });
+  },
+  openRefundReview(rec: ProductRecord, l: Ledger, args: StepArgs<'openRefundReview'>): void {
+    openRefundReview(rec, l, rec.orderIds, args);
+  },
+  /** orders.reviewrefund (the API only: its args are the request's). Approving refunds the order the user asked about. */
+  answerRefundReview(rec: ProductRecord, l: Ledger, a: ReviewAnswer): void {
+    const spec = { orderId: a.orderId, revoke: true, voidedSource: VoidedSource.USER, voidedReason: VoidedReason.OTHER };
+    answerRefundReview(rec, l, a, () => productSteps.refund(rec, l, spec));
   },
 };
 

@@ -12,7 +12,7 @@ import {
   type SubscriptionRecord,
   type VoidedRecord,
 } from './model';
-import { oneTimeNotification, subscriptionNotification, voidedNotification } from './notifications';
+import { oneTimeNotification, refundReviewNotification, subscriptionNotification, voidedNotification } from './notifications';
 import { nextProductEvent, productSteps, type ProductStep } from './product-lifecycle';
 import type { CreateProduct, CreateSubscription } from './schemas';
 import { nextSubscriptionEvent } from './subscription-clock';
@@ -91,6 +91,7 @@ export class PurchaseStore {
       obfuscatedExternalProfileId: input.obfuscatedExternalProfileId,
       developerPayload: input.developerPayload,
       orderIds: [],
+      refundReviews: [],
       items,
       purchaseState: 2,
       consumed: false,
@@ -124,6 +125,7 @@ export class PurchaseStore {
       obfuscatedExternalProfileId: input.obfuscatedExternalProfileId,
       developerPayload: input.developerPayload,
       orderIds: [],
+      refundReviews: [],
       basePlanId: input.basePlanId,
       offerId: input.offerId,
       periodMs: input.periodMs,
@@ -242,6 +244,9 @@ export class PurchaseStore {
       emitOneTime: (rec, type) => {
         const sku = rec.items.length > 1 ? undefined : rec.productId;
         this.outbox.push(oneTimeNotification(rec.packageName, rec.token, sku, type, at));
+      },
+      emitRefundReview: (rec, review) => {
+        this.outbox.push(refundReviewNotification(rec.packageName, review, at));
       },
       openOrder: (rec, orderId, into = rec.orderIds) => {
         into.push(orderId);

@@ -101,6 +101,7 @@ export function simPurchase(rec: PurchaseRecord): SimPurchase {
     purchaseToken: rec.token,
     ...(orderId ? { orderId } : {}),
     orderIds: [...rec.orderIds],
+    ...(rec.refundReviews.length > 0 ? { refundReviews: rec.refundReviews.map((r) => ({ ...r })) } : {}),
   };
   if (rec.type === 'product') return { ...base, resource: productResource(rec), resourceV2: productResourceV2(rec) };
   const addOns = rec.addOns.map((a) => ({ productId: a.productId, orderIds: [...a.orderIds] }));

@@ -111,6 +111,8 @@ export const TransitionSchemas = {
   defer: z.strictObject({ durationMs: ms }),
   acknowledge: z.strictObject({ developerPayload: z.string().optional() }),
   consume: none,
+  /** The user asked Play for a refund of an order (default the latest) and Play asks the developer to review it. */
+  openRefundReview: z.strictObject({ orderId: z.string().optional(), refundReason: z.string().max(100).optional() }),
 } as const;
 
 export type TransitionName = keyof typeof TransitionSchemas;

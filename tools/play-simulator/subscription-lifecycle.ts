@@ -10,6 +10,7 @@ import {
   type SubscriptionRecord,
   type SubscriptionState,
 } from './model';
+import { answerRefundReview, openRefundReview, type ReviewAnswer } from './refund-reviews';
 import type { StepArgs } from './schemas';
 import {
   addOn,
@@ -172,6 +173,8 @@ export const subscriptionSteps = {
   /** The user restored the subscription before it expired: every item not ended on its own renews again. */
   restart(rec: SubscriptionRecord, l: Ledger): void {
     allow(rec, [CANCELED], 'restart');
+    // DEVELOPER_REQUESTED_STOP_PAYMENTS: "the user cannot restore" it (USER_REQUESTED_STOP_RENEWALS they can).
+    if (rec.cancellation?.by === 'developer') throw errors.invalidState('a subscription the developer canceled with DEVELOPER_REQUESTED_STOP_PAYMENTS cannot be restored');
     rec.state = ACTIVE;
     rec.autoRenewEnabled = true;
     for (const a of rec.addOns) a.autoRenewEnabled = !a.ended && (a.expiryTime ?? 0) > l.now;
@@ -220,6 +223,14 @@ export const subscriptionSteps = {
     allow(rec, [ACTIVE, IN_GRACE_PERIOD], 'defer');
     for (const i of autoRenewing(rec)) i.expiryTime = (i.expiryTime ?? l.now) + args.durationMs;
     l.emitSubscription(rec, SubEvent.DEFERRED);
+  },
+  openRefundReview(rec: SubscriptionRecord, l: Ledger, args: StepArgs<'openRefundReview'>): void {
+    openRefundReview(rec, l, items(rec).flatMap((i) => i.orderIds), args);
+  },
+  /** orders.reviewrefund (the API only). Approving refunds the order with revoke: the whole subscription ends (as `refund`). */
+  answerRefundReview(rec: SubscriptionRecord, l: Ledger, a: ReviewAnswer): void {
+    const spec = { orderId: a.orderId, revoke: true, voidedSource: VoidedSource.USER, voidedReason: VoidedReason.OTHER };
+    answerRefundReview(rec, l, a, () => subscriptionSteps.refund(rec, l, spec));
   },
   /** purchases.subscriptions.acknowledge (or the app acknowledging): no RTDN. */
   acknowledge(rec: SubscriptionRecord, _l: Ledger, args: StepArgs<'acknowledge'> = {}): void {

@@ -16,6 +16,8 @@ export interface DeveloperNotification {
   oneTimeProductNotification?: { version: '1.0'; notificationType: number; purchaseToken: string; sku?: string };
   /** refundType 1 full, 2 quantity-based partial. */
   voidedPurchaseNotification?: { purchaseToken: string; orderId: string; productType: 1 | 2; refundType: 1 | 2 };
+  /** A refund request Play lets the developer review for 24 hours (orders.reviewrefund). */
+  pendingRefundReviewNotification?: { version: '1.0'; pendingRefundToken: string; orderId: string; refundReason?: string };
 }
 
 /**
@@ -79,4 +81,6 @@ export interface SimPurchase {
   resourceV2?: ProductPurchaseV2;
   /** Subscriptions with add-ons: each add-on's orders, oldest first. */
   addOns?: { productId: string; orderIds: string[] }[];
+  /** Refund reviews opened for the token's orders (`openRefundReview`), with their answers. */
+  refundReviews?: { orderId: string; pendingRefundToken: string; openedAt: number; answer?: 'approve' | 'decline'; answeredAt?: number }[];
 }

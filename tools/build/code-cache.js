@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * V8 code caches for a deployable function folder (copied there by tools/build/build.ts).
+ *
+ * `load(file)` is `require(file)`, except that when `file.cache` exists and was made from this very
+ * source (SHA-256) by this Node version, V8 is handed the cached bytecode instead of compiling the
+ * file again; V8 itself refuses a cache that does not fit its flags, and the file is then compiled as
+ * usual. The folder's index.js and the lazily loaded vendor chunks go through it.
+ *
+ * `node code-cache.js` (the folder's `gcp-build` script, so Cloud Build makes the caches with the
+ * Node that will run them; tools/build/build.ts runs it too, for local use) loads the folder's
+ * main.js in a throwaway process with a throwaway configuration, sends each function it registers an
+ * unauthenticated request and two verifications of a new purchase, answered by local stand-ins for
+ * OAuth, Play and Firestore (fakeBackends, fakeFirestoreGrpc), so that the code of a first request is compiled too, and
+ * writes one `.cache` file per file loaded. Nothing leaves 127.0.0.1.
+ */
+const { createHash } = require('node:crypto');
+const { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { tmpdir } = require('node:os');
+const path = require('node:path');
+const vm = require('node:vm');
+
+const FORMAT = 1;
+const loaded = new Map(); // file → { exports, script, source }
+let making = false;
+
+const wrap = (source) => `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+const sha256 = (source) => createHash('sha256').update(source).digest('hex');
+const stamp = (source) => ({ format: FORMAT, sha256: sha256(source), node: process.version, arch: process.arch });
+
+function readCache(file, source) {
+  let buf;
+  try {
+    buf = readFileSync(`${file}.cache`);
+  } catch {
+    return undefined;
+  }
+  const nl = buf.indexOf(10);
+  if (nl < 0) return undefined;
+  try {
+    const header = JSON.parse(buf.subarray(0, nl).toString('utf8'));
+    const want = stamp(source);
+    if (Object.keys(want).some((k) => header[k] !== want[k])) return undefined;
+  } catch {
+    return undefined;
+  }
+  return buf.subarray(nl + 1);
+}
+
+/** The exports of `file` (a CommonJS bundle), compiled from its code cache when there is a valid one. */
+function load(file) {
+  const hit = loaded.get(file);
+  if (hit) return hit.exports;
+  if (!making && !existsSync(`${file}.cache`)) return require(file);
+  const source = readFileSync(file, 'utf8');
+  const options = { filename: file, cachedData: making ? undefined : readCache(file, source) };
+  // Node ≥ 21.7: dynamic import() from the file works as in a required module (the bundles have none).
+  if (vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER) options.importModuleDynamically = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+  const script = new vm.Script(wrap(source), options);
+  const mod = { id: file, filename: file, exports: {}, loaded: false };
+  // The source is kept only to stamp the cache being made (V8 keeps its own copy for lazy compilation).
+  loaded.set(file, { get exports() { return mod.exports; }, script, source: making ? source : undefined });
+  try {
+    script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
+  } catch (e) {
+    loaded.delete(file);
+    throw e;
+  }
+  mod.loaded = true;
+  return mod.exports;
+}
+
+/**
+ * What the exercise talks to, on 127.0.0.1: the OAuth token endpoint, the Play Developer API (one
+ * one-time purchase, acknowledged on request) and the Firestore REST API (every document missing,
+ * every commit accepted), in the shapes the real ones answer. A request the stand-in does not know
+ * gets 404: the exercise then stops short, and only less code is cached.
+ */
+function fakeBackends() {
+  const { createServer } = require('node:http');
+  const now = () => new Date().toISOString();
+  const json = (res, status, body) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+    res.end(body === undefined ? '' : JSON.stringify(body));
+  };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      let body = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      } catch {
+        /* a form (the token exchange) */
+      }
+      const url = new URL(req.url, 'http://127.0.0.1');
+      const p = url.pathname;
+      if (p === '/token') return json(res, 200, { access_token: 'code-cache-access-token', expires_in: 3599, token_type: 'Bearer' });
+      if (/\/purchases\/productsv2\/tokens\/[^/]+$/.test(p)) {
+        return json(res, 200, {
+          kind: 'androidpublisher#productPurchaseV2',
+          productLineItem: [
+            { productId: 'code_cache', productOfferDetails: { consumptionState: 'CONSUMPTION_STATE_YET_TO_BE_CONSUMED', quantity: 1, refundableQuantity: 1, offerTags: [] } },
+          ],
+          purchaseStateContext: { purchaseState: 'PURCHASED' },
+          acknowledgementState: 'ACKNOWLEDGEMENT_STATE_PENDING',
+          orderId: 'GPA.3300-0000-0000-00000',
+          purchaseCompletionTime: now(),
+          regionCode: 'US',
+        });
+      }
+      if (/:acknowledge$/.test(p) || /:consume$/.test(p)) return json(res, 204);
+      if (p.endsWith('/documents:batchGet')) {
+        const out = (body.documents || []).map((name) => ({ missing: name, readTime: now() }));
+        if (body.newTransaction) out.unshift({ transaction: Buffer.from('code-cache-tx').toString('base64'), readTime: now() });
+        return json(res, 200, out);
+      }
+      if (p.endsWith('/documents:beginTransaction')) return json(res, 200, { transaction: Buffer.from('code-cache-tx').toString('base64') });
+      if (p.endsWith('/documents:commit')) return json(res, 200, { writeResults: (body.writes || []).map(() => ({ updateTime: now() })), commitTime: now() });
+      if (p.endsWith('/documents:rollback')) return json(res, 200, {});
+      return json(res, 404, { error: { code: 404, message: `code-cache stand-in: no ${req.method} ${p}`, status: 'NOT_FOUND' } });
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/**
+ * Firestore's gRPC API as a stand-in (the transport the functions use): every document missing, every
+ * transaction and commit accepted. Built from the client's own service definition, with the gRPC
+ * library inside vendor/google.js.
+ */
+function fakeFirestoreGrpc(google) {
+  const grpc = google['google-gax'].grpc;
+  const { v1 } = google['@google-cloud/firestore'];
+  const service = new v1.FirestoreClient({ projectId: 'code-cache', sslCreds: grpc.credentials.createInsecure(), servicePath: '127.0.0.1', port: 1 })._protos
+    .google.firestore.v1.Firestore.service;
+  const ts = () => ({ seconds: Math.floor(Date.now() / 1000), nanos: 0 });
+  const tx = Buffer.from('code-cache-tx');
+  const server = new grpc.Server();
+  server.addService(service, {
+    BatchGetDocuments(call) {
+      if (call.request.newTransaction) call.write({ transaction: tx, readTime: ts() });
+      for (const name of call.request.documents || []) call.write({ missing: name, readTime: ts() });
+      call.end();
+    },
+    BeginTransaction: (_call, cb) => cb(null, { transaction: tx }),
+    Commit: (call, cb) => cb(null, { writeResults: (call.request.writes || []).map(() => ({ updateTime: ts() })), commitTime: ts() }),
+    Rollback: (_call, cb) => cb(null, {}),
+  });
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve({ server, port }))),
+  );
+}
+
+/** In a throwaway process: load main.js, exercise it, write the caches. */
+async function make(dir) {
+  making = true;
+  const { generateKeyPairSync } = require('node:crypto');
+  const work = mkdtempSync(path.join(tmpdir(), 'iap-code-cache-'));
+  const backends = await fakeBackends();
+  const stand = `127.0.0.1:${backends.address().port}`;
+  const googleChunk = path.join(dir, 'vendor', 'google.js');
+  const firestoreGrpc = existsSync(googleChunk) ? await fakeFirestoreGrpc(load(googleChunk)) : undefined;
+  const catalog = path.join(work, 'catalog.json');
+  writeFileSync(catalog, JSON.stringify({ products: { code_cache: { type: 'non_consumable', entitlements: ['code_cache'] } } }));
+  const key = path.join(work, 'key.json');
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(key, JSON.stringify({ type: 'service_account', client_email: 'code-cache@code-cache.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
+  // A configuration that passes validation and reaches only the stand-ins above.
+  for (const k of Object.keys(process.env)) if (/^(GOOGLE_|FIREBASE_|FIRESTORE_|PUBSUB_|PLAY_|IAP_|APPLE_|K_SERVICE|FUNCTION_)/.test(k)) delete process.env[k];
+  Object.assign(process.env, {
+    GOOGLE_CLOUD_PROJECT: 'code-cache',
+    PLAY_PACKAGE_NAMES: 'com.example.codecache',
+    IAP_CATALOG: catalog,
+    GOOGLE_APPLICATION_CREDENTIALS: key,
+    GOOGLE_OAUTH_TOKEN_URL: `http://${stand}/token`,
+    PLAY_API_ROOT_URL: `http://${stand}/`,
+    FIRESTORE_EMULATOR_HOST: firestoreGrpc ? `127.0.0.1:${firestoreGrpc.port}` : stand,
+    FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:1',
+    FIRESTORE_TIMEOUT_MS: '5000',
+    PLAY_TIMEOUT_MS: '5000',
+    PLAY_MAX_ATTEMPTS: '1',
+    METADATA_SERVER_DETECTION: 'none',
+    LOG_LEVEL: 'ERROR',
+  });
+  const stop = setTimeout(() => {
+    process.stderr.write('code-cache: exercising took more than 30 s; giving up (no caches written)\n');
+    process.exit(1);
+  }, 30_000);
+  try {
+    const main = load(path.join(dir, 'main.js'));
+    const { getTestServer } = createRequire(path.join(dir, 'main.js'))('@google-cloud/functions-framework/testing');
+    const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const idToken = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({
+      iss: 'https://securetoken.google.com/code-cache', aud: 'code-cache', sub: 'code-cache', user_id: 'code-cache', iat: now, auth_time: now, exp: now + 600,
+    })}.`;
+    const exercised = [];
+    for (const target of main.FUNCTION_TARGETS || []) {
+      const server = getTestServer(target);
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${server.address().port}/`;
+      const post = async (headers, payload) => {
+        try {
+          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close', ...headers }, body: payload });
+          await res.arrayBuffer();
+          return res.status;
+        } catch {
+          return 'no answer';
+        }
+      };
+      const statuses = [await post({}, '{}')];
+      // Two verifications of a new purchase: the first one's path, then the warm one's.
+      for (const n of [1, 2]) {
+        const body = JSON.stringify({ packageName: 'com.example.codecache', productId: 'code_cache', purchaseToken: `code-cache-purchase-token-${n}-0123456789` });
+        statuses.push(await post({ authorization: `Bearer ${idToken}` }, body));
+      }
+      exercised.push(`${target} ${statuses.join('/')}`);
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    }
+    // A chunk no request reached (Apple's, without an Apple configuration): its top level at least.
+    const vendor = path.join(dir, 'vendor');
+    for (const f of existsSync(vendor) ? require('node:fs').readdirSync(vendor) : []) if (f.endsWith('.js')) load(path.join(vendor, f));
+    const written = [];
+    for (const [file, { script, source }] of loaded) {
+      const data = script.createCachedData();
+      writeFileSync(`${file}.cache`, Buffer.concat([Buffer.from(`${JSON.stringify(stamp(source))}\n`), data]));
+      written.push(`${path.relative(dir, file)}.cache ${Math.round(data.length / 1024)} KiB`);
+    }
+    process.stdout.write(`code-cache: ${written.join(', ')} (Node ${process.version}; exercised: ${exercised.join(', ')})\n`);
+  } finally {
+    clearTimeout(stop);
+    backends.closeAllConnections?.();
+    backends.close();
+    firestoreGrpc?.server.forceShutdown();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+module.exports = { load };
+
+if (require.main === module) {
+  make(__dirname).then(
+    () => process.exit(0),
+    (e) => {
+      process.stderr.write(`code-cache: ${(e && e.stack) || e}\n`);
+      process.exit(1);
+    },
+  );
+}
