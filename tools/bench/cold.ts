@@ -1,8 +1,10 @@
+import { cpSync, existsSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { emulatorIdToken } from '../../test/helpers/id-tokens';
 import { startPlaySimulator, type PlaySimulator } from '../play-simulator';
-import { PLAY_PACKAGE, functionEnv } from '../local-stack/functions';
+import { PLAY_PACKAGE, ROOT, functionEnv } from '../local-stack/functions';
 import {
   codeState,
   groupCpuMs,
@@ -46,8 +48,8 @@ import {
  * Prints the table and the ratios and writes tools/bench/results/cold.json.
  */
 
-const USAGE = 'Usage: npm run bench:cold [-- --rounds 7 --warm 200 --concurrency 4]';
-const OURS = 'build/functions/verifyPurchase/index.js';
+const USAGE = 'Usage: npm run bench:cold [-- --rounds 7 --warm 200 --concurrency 4 --no-code-cache --ours FILE]';
+const OURS_FOLDER = 'build/functions/verifyPurchase';
 const FLOOR = 'tools/bench/floor/index.js';
 const HELLO = 'tools/bench/floor/hello.js';
 const PRODUCT = 'remove_ads';
@@ -74,6 +76,10 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '7' },
       warm: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '4' },
+      /** Ours without its V8 code caches (a copy of the folder without the .cache files). */
+      'no-code-cache': { type: 'boolean', default: false },
+      /** Another module registering verifyPurchase instead of the deployable folder's (e.g. an older build). */
+      ours: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -85,6 +91,16 @@ async function main(): Promise<number> {
   const WARM = positiveInt('warm', values.warm, 5000);
   const C = positiveInt('concurrency', values.concurrency, 32);
   const t0 = performance.now();
+  let OURS = values.ours ?? `${OURS_FOLDER}/index.js`;
+  if (values['no-code-cache'] && !values.ours) {
+    // Inside the repository, so that the copy's functions framework is the one serve-function.js uses.
+    const copy = join(ROOT, 'build/.cold-bench-no-code-cache');
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(join(ROOT, OURS_FOLDER), copy, { recursive: true, filter: (src) => !src.endsWith('.cache') });
+    onCleanup(async () => rmSync(copy, { recursive: true, force: true }));
+    OURS = relative(ROOT, join(copy, 'index.js'));
+  }
+  if (!existsSync(resolve(ROOT, OURS))) throw new Error(`${OURS} does not exist: npm run build first`);
 
   const machine = machineInfo();
   say(`bench:cold: ${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}, calibration ${machine.calibrationMs} ms`);
@@ -246,6 +262,7 @@ async function main(): Promise<number> {
       rounds: ROUNDS,
       order: ORDER,
       ours: `node tools/serve-function.js --source=${OURS} --target=verifyPurchase`,
+      codeCache: !values['no-code-cache'] && !values.ours,
       floor: `node ${FLOOR}`,
       bareFunction: `node tools/serve-function.js --source=${HELLO} --target=hello`,
       backends: 'Firestore emulator (gcloud), Play simulator (in the benchmark process), 127.0.0.1',

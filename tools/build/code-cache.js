@@ -53,15 +53,20 @@ function readCache(file, source) {
 function load(file) {
   const hit = loaded.get(file);
   if (hit) return hit.exports;
-  if (!making && !existsSync(`${file}.cache`)) return require(file);
+  if (!making && !existsSync(`${file}.cache`)) {
+    const exports = require(file);
+    loaded.set(file, { exports, cache: 'none' });
+    return exports;
+  }
   const source = readFileSync(file, 'utf8');
   const options = { filename: file, cachedData: making ? undefined : readCache(file, source) };
   // Node ≥ 21.7: dynamic import() from the file works as in a required module (the bundles have none).
   if (vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER) options.importModuleDynamically = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
   const script = new vm.Script(wrap(source), options);
   const mod = { id: file, filename: file, exports: {}, loaded: false };
+  const cache = making ? 'none' : options.cachedData === undefined ? 'stale' : script.cachedDataRejected ? 'rejected' : 'used';
   // The source is kept only to stamp the cache being made (V8 keeps its own copy for lazy compilation).
-  loaded.set(file, { get exports() { return mod.exports; }, script, source: making ? source : undefined });
+  loaded.set(file, { get exports() { return mod.exports; }, script, source: making ? source : undefined, cache });
   try {
     script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
   } catch (e) {
@@ -113,8 +118,11 @@ function fakeBackends() {
       }
       if (/:acknowledge$/.test(p) || /:consume$/.test(p)) return json(res, 204);
       if (p.endsWith('/documents:batchGet')) {
-        const out = (body.documents || []).map((name) => ({ missing: name, readTime: now() }));
-        if (body.newTransaction) out.unshift({ transaction: Buffer.from('code-cache-tx').toString('base64'), readTime: now() });
+        const out = (body.documents || []).map((name, i) => ({
+          ...(i === 0 && body.newTransaction ? { transaction: Buffer.from('code-cache-tx').toString('base64') } : {}),
+          missing: name,
+          readTime: now(),
+        }));
         return json(res, 200, out);
       }
       if (p.endsWith('/documents:beginTransaction')) return json(res, 200, { transaction: Buffer.from('code-cache-tx').toString('base64') });
@@ -141,8 +149,10 @@ function fakeFirestoreGrpc(google) {
   const server = new grpc.Server();
   server.addService(service, {
     BatchGetDocuments(call) {
-      if (call.request.newTransaction) call.write({ transaction: tx, readTime: ts() });
-      for (const name of call.request.documents || []) call.write({ missing: name, readTime: ts() });
+      // As Firestore does: a new transaction's id comes with the first result.
+      (call.request.documents || []).forEach((name, i) =>
+        call.write({ ...(i === 0 && call.request.newTransaction ? { transaction: tx } : {}), missing: name, readTime: ts() }),
+      );
       call.end();
     },
     BeginTransaction: (_call, cb) => cb(null, { transaction: tx }),
@@ -179,16 +189,16 @@ async function make(dir) {
     PLAY_API_ROOT_URL: `http://${stand}/`,
     FIRESTORE_EMULATOR_HOST: firestoreGrpc ? `127.0.0.1:${firestoreGrpc.port}` : stand,
     FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:1',
-    FIRESTORE_TIMEOUT_MS: '5000',
-    PLAY_TIMEOUT_MS: '5000',
+    FIRESTORE_TIMEOUT_MS: '1000',
+    PLAY_TIMEOUT_MS: '1000',
     PLAY_MAX_ATTEMPTS: '1',
     METADATA_SERVER_DETECTION: 'none',
     LOG_LEVEL: 'ERROR',
   });
   const stop = setTimeout(() => {
-    process.stderr.write('code-cache: exercising took more than 30 s; giving up (no caches written)\n');
+    process.stderr.write('code-cache: exercising took more than 60 s; giving up (no caches written)\n');
     process.exit(1);
-  }, 30_000);
+  }, 60_000);
   try {
     const main = load(path.join(dir, 'main.js'));
     const { getTestServer } = createRequire(path.join(dir, 'main.js'))('@google-cloud/functions-framework/testing');
@@ -204,7 +214,7 @@ async function make(dir) {
       const url = `http://127.0.0.1:${server.address().port}/`;
       const post = async (headers, payload) => {
         try {
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close', ...headers }, body: payload });
+          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload, signal: AbortSignal.timeout(1500) });
           await res.arrayBuffer();
           return res.status;
         } catch {
@@ -226,6 +236,7 @@ async function make(dir) {
     for (const f of existsSync(vendor) ? require('node:fs').readdirSync(vendor) : []) if (f.endsWith('.js')) load(path.join(vendor, f));
     const written = [];
     for (const [file, { script, source }] of loaded) {
+      if (!script) continue;
       const data = script.createCachedData();
       writeFileSync(`${file}.cache`, Buffer.concat([Buffer.from(`${JSON.stringify(stamp(source))}\n`), data]));
       written.push(`${path.relative(dir, file)}.cache ${Math.round(data.length / 1024)} KiB`);
@@ -240,7 +251,12 @@ async function make(dir) {
   }
 }
 
-module.exports = { load };
+/** What was loaded so far, and whether its code cache was used ('used', 'rejected' by V8, 'stale' or 'none'). */
+function status() {
+  return [...loaded].map(([file, { cache }]) => ({ file, cache }));
+}
+
+module.exports = { load, status };
 
 if (require.main === module) {
   make(__dirname).then(
