@@ -31,7 +31,9 @@ export async function finishAtPlay(
   try {
     if (consume) {
       await deps.play.consumeProduct(ref);
+      // consuming also acknowledges at Play
       state.consumed = true;
+      state.acknowledged = true;
     } else if (record.kind === 'subscription') {
       await deps.play.acknowledgeSubscription(ref);
       state.acknowledged = true;
@@ -44,7 +46,7 @@ export async function finishAtPlay(
   } catch (error) {
     // Play refusing may mean another path (a verification, a notification) finished it meanwhile.
     if (isDomainError(error) && error.code === 'failed_precondition' && (await finishedAtPlay(deps.play, ref, record.kind, consume))) {
-      const finished = consume ? { ...state, consumed: true } : { ...state, acknowledged: true };
+      const finished = consume ? { ...state, consumed: true, acknowledged: true } : { ...state, acknowledged: true };
       await deps.store.recordStoreSync(record.id, { ...finished, syncError: null, needsFinish: false });
       return finished;
     }

@@ -8,19 +8,25 @@ import { build, type BuildOptions, type BuildResult, type Metafile, type Plugin 
 /**
  * dist/index.js: every function, for `npx functions-framework --source=dist/index.js --target=NAME`,
  * tools/serve-function.js and the local stack. build/functions/<name>/: one deployable folder per
- * function, which gcloud builds as it is: index.js (that function only), vendor/*.js (the heavy
- * libraries it reaches) and a package.json listing what stays external.
+ * function, which gcloud builds as it is (test/integration/bundle.test.ts runs one with nothing but
+ * its package.json installed):
  *
- * What is bundled and what is not:
- * - Our code, zod and jose are bundled into index.js, tree-shaken.
- * - @google-cloud/firestore, the Play client (@googleapis/androidpublisher + google-auth-library) and
- *   Apple's library are bundled, each with its dependencies, into vendor/<chunk>.js, minified. index.js
- *   refers to them through a shim whose exports are getters: a chunk is loaded (parsed, run) on the
- *   first use of one of its exports, so an instance answers its first request without having loaded
- *   Firestore, and a function whose config has no Apple section never loads Apple's library. A chunk
- *   only a function's imports reach is the only kind copied into its folder.
- * - @google-cloud/functions-framework stays external (the CLI's function registry must be the one the
- *   bundle registers into); it is the one dependency of every folder's package.json.
+ *   index.js        loads main.js through code-cache.js
+ *   main.js         that function only (functions/index.ts without the other registrations): our code,
+ *                   zod (English messages only) and jose, bundled and tree-shaken, not minified
+ *   vendor/google.js  @google-cloud/firestore, @googleapis/androidpublisher and google-auth-library with
+ *                   all their dependencies (one copy of each name@version), minified, JSON as JSON.parse
+ *   vendor/apple.js @apple/app-store-server-library, the same way
+ *   code-cache.js   V8 code caches: `load()`, and the gcp-build script that makes *.cache
+ *   *.cache         made by this build for this machine's Node, and again by gcp-build in Cloud Build
+ *                   (.gcloudignore keeps the local ones out of the upload)
+ *   package.json    only what stays external: @google-cloud/functions-framework (the CLI's function
+ *                   registry must be the one the bundle registers into)
+ *
+ * main.js refers to a chunk's packages through shims whose exports are getters: a chunk is read,
+ * compiled and run on the first use of one of its exports (the first request that needs Firestore or
+ * Play; Apple's only on an Apple path with Apple configured), so an instance answers its first request
+ * without having loaded them. The App Store adapter module itself is evaluated lazily the same way.
  */
 export const FUNCTIONS = ['verifyPurchase', 'playRtdn', 'refundPurchase', 'appStoreNotifications', 'reconcilePurchases'] as const;
 
@@ -344,7 +350,7 @@ async function main(): Promise<void> {
           private: true,
           main: 'index.js',
           engines: { node: '>=22' },
-          scripts: { 'gcp-build': 'node code-cache.js' },
+          scripts: { 'gcp-build': 'node code-cache.js --best-effort' },
           dependencies: deps,
         },
         null,
