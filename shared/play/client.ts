@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { androidpublisher, type androidpublisher_v3 } from '@googleapis/androidpublisher';
 import { GoogleAuth, JWT } from 'google-auth-library';
-import { DomainError } from '../errors';
+import { DomainError, isDomainError } from '../errors';
 import { log } from '../log';
 import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
+import { createQuotaGate, parseRetryAfter, type QuotaGate } from './quota-gate';
 import { ZodError, type ZodType } from 'zod';
 import {
   ProductPurchaseV2Schema,
@@ -84,6 +85,8 @@ export interface PlayClientOptions {
   credentialsFile: string | undefined;
   timeoutMs: number;
   retry: Omit<RetryPolicy, 'sleep' | 'random'> & Partial<Pick<RetryPolicy, 'sleep' | 'random'>>;
+  /** Holds this instance's calls of one quota bucket after a 429 (one set per client, so per instance). */
+  quotaGate?: (bucket: QuotaBucket) => QuotaGate;
 }
 
 const SCOPE = 'https://www.googleapis.com/auth/androidpublisher';
@@ -114,17 +117,38 @@ interface HttpFailure {
   status?: number;
   reason?: string;
   message: string;
+  retryAfterMs?: number | undefined;
 }
 
 function describe(error: unknown): HttpFailure {
-  const e = error as { status?: number; response?: { status?: number; data?: unknown }; message?: string };
+  const e = error as { status?: number; response?: { status?: number; data?: unknown; headers?: unknown }; message?: string };
   const status = e.response?.status ?? e.status;
   const body = e.response?.data as { error?: { message?: string; errors?: { reason?: string }[] } } | undefined;
   return {
     status: typeof status === 'number' ? status : undefined,
     reason: body?.error?.errors?.[0]?.reason,
     message: body?.error?.message ?? e.message ?? String(error),
+    retryAfterMs: parseRetryAfter(e.response?.headers),
   };
+}
+
+/** Play counts quota per bucket (its quota page: Subscriptions, One-time Purchases, Orders, ...), so a 429 holds only its own. */
+export type QuotaBucket = 'subscriptions' | 'one_time_purchases' | 'orders' | 'voided_purchases';
+export function quotaBucket(what: string): QuotaBucket {
+  if (what.startsWith('orders.')) return 'orders';
+  if (what.startsWith('purchases.voidedpurchases')) return 'voided_purchases';
+  if (what.startsWith('purchases.subscriptions')) return 'subscriptions';
+  return 'one_time_purchases';
+}
+
+/** Retried within the request: not a 429 (the quota gate holds those) and not our own answer. */
+const retryable = (error: unknown) => !isDomainError(error) && isTransientPlayError(error) && describe(error).status !== 429;
+
+function quotaExhausted(what: string, holdMs: number, error?: unknown): DomainError {
+  return new DomainError('upstream_unavailable', `Google Play's request quota is exhausted (${what}); retry later.`, {
+    retryAfterSeconds: Math.max(1, Math.ceil(holdMs / 1000)),
+    ...(error ? { cause: error } : {}),
+  });
 }
 
 /**
@@ -199,19 +223,45 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
   // Our own bounded retry decides; the client's built-in one would multiply attempts.
   const callOptions = { timeout: opts.timeoutMs, retry: false };
 
+  const gates = new Map<QuotaBucket, QuotaGate>();
+  const gateOf = (what: string) => {
+    const bucket = quotaBucket(what);
+    let gate = gates.get(bucket);
+    if (!gate) gates.set(bucket, (gate = opts.quotaGate?.(bucket) ?? createQuotaGate()));
+    return gate;
+  };
+
+  /** One attempt through the quota gate: held calls never reach Play; a 429 closes the gate. */
+  async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const gate = gateOf(what);
+    const held = gate.heldForMs();
+    if (held > 0) {
+      countCall('play:held');
+      throw quotaExhausted(what, held);
+    }
+    countCall(`play:${what}`);
+    try {
+      const result = await fn();
+      gate.succeeded();
+      return result;
+    } catch (error) {
+      const f = describe(error);
+      if (f.status === 429) {
+        countCall('play:429');
+        const hold = gate.refused(f.retryAfterMs);
+        log('WARNING', 'Google Play answered 429: holding this instance\'s Play calls', { what, holdMs: hold, playRetryAfterMs: f.retryAfterMs ?? null });
+        throw quotaExhausted(what, hold, error);
+      }
+      throw error;
+    }
+  }
+
   async function call<T>(what: string, ref: PurchaseRef, fn: () => Promise<{ data: T }>): Promise<T> {
     try {
-      const res = await withRetry(
-        () => {
-          countCall(`play:${what}`);
-          return fn();
-        },
-        isTransientPlayError,
-        opts.retry,
-      );
+      const res = await withRetry(() => attempt(what, fn), retryable, opts.retry);
       return res.data;
     } catch (error) {
-      throw toDomain(error, what, ref);
+      throw isDomainError(error) ? error : toDomain(error, what, ref);
     }
   }
 
@@ -222,10 +272,9 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
    */
   async function move(what: string, ref: PurchaseRef, fn: () => Promise<unknown>): Promise<void> {
     try {
-      countCall(`play:${what}`);
-      await fn();
+      await attempt(what, fn);
     } catch (error) {
-      throw toDomain(error, what, ref);
+      throw isDomainError(error) ? error : toDomain(error, what, ref);
     }
   }
 
