@@ -51,10 +51,13 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
   const ref: PurchaseRef = { packageName: req.packageName, productId: req.productId, token: req.purchaseToken };
   const kind = product.type === 'subscription' ? 'subscription' : 'one_time';
   if (deps.trustStoredState) {
-    const stored = await deps.store.getPurchase(playPurchaseId(req.purchaseToken));
+    // one round trip: the purchase with the entitlements its product grants (add-ons may add more)
+    const expected = 'entitlements' in product ? product.entitlements : [];
+    const { purchase: stored, view } = await deps.store.getPurchaseWithView(playPurchaseId(req.purchaseToken), uid, expected);
     if (stored && storedStateHolds(stored, uid, req.productId, deps.now(), deps.trustStoredState.marginMs)) {
-      const view = await deps.store.getUserView(uid, Object.keys(stored.entitlements));
-      return result(stored, product, view, stored, 'store');
+      const ids = Object.keys(stored.entitlements);
+      const complete = ids.every((id) => expected.includes(id)) && expected.every((id) => ids.includes(id));
+      return result(stored, product, complete ? view : await deps.store.getUserView(uid, ids), stored, 'store');
     }
   }
 

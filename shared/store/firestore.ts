@@ -1,4 +1,4 @@
-import { Firestore, Timestamp, type DocumentReference, type Transaction } from '@google-cloud/firestore';
+import { Firestore, Timestamp, type DocumentReference, type DocumentSnapshot, type Transaction } from '@google-cloud/firestore';
 import { DomainError, isDomainError } from '../errors';
 import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
@@ -11,6 +11,7 @@ import {
   type PurchaseStore,
   type RefundReviewToken,
   type StoreSyncUpdate,
+  type UserView,
 } from './purchase-record';
 
 const PAYLOAD_LIMIT = 8 * 1024;
@@ -292,13 +293,21 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         const refs = [userRef(uid), ...entitlementIds.map((id) => entitlementRef(uid, id))];
         countCall('firestore:read', refs.length);
         const [user, ...docs] = await db.getAll(...refs);
-        const entitlements: Record<string, EntitlementView> = {};
-        docs.forEach((snap, i) => {
-          const sources = snap.exists ? revive<{ sources?: Record<string, EntitlementSource> }>(snap.data()).sources : undefined;
-          const view = sources ? toEntitlementView(sources, new Date()) : null;
-          if (view) entitlements[entitlementIds[i]!] = view;
-        });
-        return { entitlements, balances: { ...((user?.data()?.balances as Record<string, number>) ?? {}) } };
+        return userView(entitlementIds, user, docs);
+      } catch (e) {
+        throw mapFirestoreError(e);
+      }
+    },
+
+    async getPurchaseWithView(purchaseId, uid, entitlementIds) {
+      try {
+        const refs = [purchaseRef(purchaseId), userRef(uid), ...entitlementIds.map((id) => entitlementRef(uid, id))];
+        countCall('firestore:read', refs.length);
+        const [purchase, user, ...docs] = await db.getAll(...refs);
+        return {
+          purchase: purchase?.exists ? revive<PurchaseRecord>(purchase.data()) : null,
+          view: userView(entitlementIds, user, docs),
+        };
       } catch (e) {
         throw mapFirestoreError(e);
       }
@@ -314,6 +323,16 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
     },
   };
   return withDeadline(store, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+
+  function userView(entitlementIds: readonly string[], user: DocumentSnapshot | undefined, docs: DocumentSnapshot[]): UserView {
+    const entitlements: Record<string, EntitlementView> = {};
+    docs.forEach((snap, i) => {
+      const sources = snap.exists ? revive<{ sources?: Record<string, EntitlementSource> }>(snap.data()).sources : undefined;
+      const view = sources ? toEntitlementView(sources, new Date()) : null;
+      if (view) entitlements[entitlementIds[i]!] = view;
+    });
+    return { entitlements, balances: { ...((user?.data()?.balances as Record<string, number>) ?? {}) } };
+  }
 
   /** All reads first (Firestore's rule), then every write of the change. */
   async function applyChange(

@@ -257,5 +257,7 @@ export interface PurchaseStore {
   getPurchase(purchaseId: string): Promise<PurchaseRecord | null>;
   /** What a user sees now of these entitlements, and their balances (one batched read). */
   getUserView(uid: string, entitlementIds: readonly string[]): Promise<UserView>;
+  /** A purchase and, in the same batched read, what `uid` sees of these entitlements (a restore's one round trip). */
+  getPurchaseWithView(purchaseId: string, uid: string, entitlementIds: readonly string[]): Promise<{ purchase: PurchaseRecord | null; view: UserView }>;
   recordStoreSync(purchaseId: string, update: StoreSyncUpdate): Promise<void>;
 }
