@@ -51,6 +51,7 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
   const ref: PurchaseRef = { packageName: req.packageName, productId: req.productId, token: req.purchaseToken };
   const kind = product.type === 'subscription' ? 'subscription' : 'one_time';
   if (deps.trustStoredState) {
+    deps.play.warmUp?.();
     // one round trip: the purchase with the entitlements its product grants (add-ons may add more)
     const expected = 'entitlements' in product ? product.entitlements : [];
     const { purchase: stored, view } = await deps.store.getPurchaseWithView(playPurchaseId(req.purchaseToken), uid, expected);

@@ -28,6 +28,8 @@ export interface PurchaseRef {
  * simulator) through the generated client; tests about logic may swap in a fake.
  */
 export interface PlayPurchases {
+  /** Starts the access-token exchange now, so that it overlaps Firestore work before the first Play call. */
+  warmUp?(): void;
   /** purchases.productsv2: every one-time purchase, whatever its products (ref.productId is not needed). */
   getProductPurchase(ref: PurchaseRef): Promise<ProductPurchaseV2>;
   getSubscriptionPurchase(ref: PurchaseRef): Promise<SubscriptionPurchaseV2>;
@@ -215,9 +217,11 @@ function parseResource<T>(schema: ZodType<T>, data: unknown, what: string): T {
 }
 
 export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
+  const auth = createAuth(opts);
+  let tokenWarmed = false;
   const api: androidpublisher_v3.Androidpublisher = androidpublisher({
     version: 'v3',
-    auth: createAuth(opts) as never,
+    auth: auth as never,
     rootUrl: opts.rootUrl,
   });
   // Our own bounded retry decides; the client's built-in one would multiply attempts.
@@ -279,6 +283,12 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
   }
 
   return {
+    warmUp() {
+      if (tokenWarmed) return;
+      tokenWarmed = true;
+      // the exchange is no Play API call (no quota); a failure here is reported by the call that needs it
+      void auth.getAccessToken().catch(() => undefined);
+    },
     async revokeSubscription(ref, refund) {
       const revocationContext =
         typeof refund === 'object' ? { itemBasedRefund: { productId: refund.productId } } : refund === 'prorated' ? { proratedRefund: {} } : { fullRefund: {} };
