@@ -91,6 +91,25 @@ describe('entitlement events on Pub/Sub', () => {
     expect(typesOf(uid)).toEqual(['INITIAL_PURCHASE', 'REVOCATION']);
   });
 
+  it('a consumable and its refund: CREDITS_GRANTED, then one CREDITS_REVERSED however often the void is delivered', async () => {
+    const uid = newUid();
+    const p = await s.sim.createPurchase({ type: 'product', productId: 'coins_100', packageName: PACKAGE } as never);
+    expect((await s.post({ packageName: PACKAGE, productId: 'coins_100', purchaseToken: p.purchaseToken }, { uid })).status).toBe(200);
+    await settle(uid, 1);
+    const voided = {
+      version: '1.0',
+      packageName: PACKAGE,
+      eventTimeMillis: String(Date.now()),
+      voidedPurchaseNotification: { purchaseToken: p.purchaseToken, orderId: p.orderId, productType: 2, refundType: 1 },
+    };
+    for (let i = 0; i < 3; i++) expect(await s.pushRtdn(voided)).toBeLessThan(300);
+    await settle(uid, 2);
+    expect(eventsOf(uid).map((e) => [e.type, e.data.credits, e.data.entitlements])).toEqual([
+      ['CREDITS_GRANTED', { coins: 100 }, []],
+      ['CREDITS_REVERSED', { coins: -100 }, []],
+    ]);
+  });
+
   it('Pub/Sub unable to take the event: it stays pending and the next reconcile run publishes it once', async () => {
     const uid = newUid();
     await pubsub.topic(TOPIC).delete(); // the outage: publishes fail
