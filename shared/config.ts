@@ -34,6 +34,8 @@ export interface Config {
   reconcileVoidedPageSize: number;
   /** App Store support; null when APPLE_BUNDLE_ID is unset. */
   apple: AppleConfig | null;
+  /** Pub/Sub topic (in projectId) of the entitlement events; null = no events. */
+  eventsTopic: string | null;
 }
 
 export class ConfigError extends Error {
@@ -66,7 +68,12 @@ const EnvSchema = z.object({
   PLAY_TRUST_MARGIN_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3_600),
   RECONCILE_MAX_PLAY_CALLS: z.coerce.number().int().min(1).max(100_000).default(600),
   RECONCILE_VOIDED_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
+  ENTITLEMENT_EVENTS_TOPIC: z
+    .string()
+    .regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')
+    .optional(),
 });
+
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -118,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileMaxPlayCalls: e.RECONCILE_MAX_PLAY_CALLS,
     reconcileVoidedPageSize: e.RECONCILE_VOIDED_PAGE_SIZE,
     apple,
+    eventsTopic: e.ENTITLEMENT_EVENTS_TOPIC ?? null,
   };
 }
 

@@ -4,6 +4,9 @@ import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createPlayClient, type PlayPurchases } from './play/client';
 import { createFirestoreStore, withDeadline } from './store/firestore';
+import { deliverUsers, type DeliveryDeps } from './core/deliver-events';
+import { createPubSubPublisher } from './events/pubsub-publisher';
+import { createFirestoreOutbox } from './store/outbox';
 import { createFirestoreReconcileStore } from './store/firestore-reconcile';
 import type { ReconcileStore } from './store/reconcile-store';
 import type { PurchaseStore } from './store/purchase-record';
@@ -26,7 +29,18 @@ export interface Runtime {
   idTokens: IdTokenVerifier;
   /** Apple's verifiers and API client; null when Apple is not configured. */
   appStore: AppStore | null;
+  /** Entitlement events and claims (null when neither is configured). */
+  delivery: DeliveryDeps | null;
   now: () => Date;
+}
+
+function deliveryDeps(config: Config, db: Firestore): DeliveryDeps {
+  return {
+    outbox: withDeadline(createFirestoreOutbox(db), config.firestoreTimeoutMs),
+    publisher: config.eventsTopic ? createPubSubPublisher({ projectId: config.projectId, topic: config.eventsTopic }) : null,
+    claims: null,
+    now: () => new Date(),
+  };
 }
 
 /**
@@ -77,13 +91,18 @@ export function createRuntime(config: Config): Runtime & { warm(): void } {
       retry: { maxAttempts: config.playMaxAttempts, baseDelayMs: 200, maxDelayMs: 2_000 },
     }),
   );
-  const store = deferred(() => createFirestoreStore(firestore(), { timeoutMs: config.firestoreTimeoutMs }));
+  const delivery = config.eventsTopic ? deferred(() => deliveryDeps(config, firestore())) : null;
+  const events = delivery
+    ? { publish: true, claims: false, deliver: (uids: string[]) => deliverUsers(delivery.value, uids) }
+    : undefined;
+  const store = deferred(() => createFirestoreStore(firestore(), { timeoutMs: config.firestoreTimeoutMs, ...(events ? { events } : {}) }));
   const reconcile = deferred(() => withDeadline(createFirestoreReconcileStore(firestore()), config.firestoreTimeoutMs));
   const apple = config.apple;
   const appStore = apple ? deferred(() => createAppStore(apple)) : null;
   let warming = false;
   return {
     config,
+    delivery: delivery ? delivery.value : null,
     play: play.value,
     store: store.value,
     reconcile: reconcile.value,

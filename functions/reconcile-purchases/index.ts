@@ -29,7 +29,7 @@ export function reconcilePurchasesHandler(rt: () => Runtime) {
     if (text !== '' && text !== '{}') log('WARNING', 'reconcilePurchases ignores its message data (send {} or nothing)', { bytes: text.length });
     const id = message?.messageId ?? message?.message_id ?? event.id ?? randomUUID();
     const runId = /^[\w.-]{1,200}$/.test(id) ? id : randomUUID();
-    const { config, play, store, reconcile, appStore, now } = rt();
+    const { config, play, store, reconcile, appStore, delivery, now } = rt();
     const appleDeps = { catalog: config.catalog, appStore, store, now };
     // Apple's history needs the App Store Server API key; without it the App Store step is left out.
     const apple =
@@ -51,6 +51,7 @@ export function reconcilePurchasesHandler(rt: () => Runtime) {
         maxPlayCalls: config.reconcileMaxPlayCalls,
         voidedPageSize: config.reconcileVoidedPageSize,
         apple,
+        delivery,
       },
       runId,
     );

@@ -9,6 +9,7 @@ import type { PurchaseEvent } from '../store/purchase-record';
 import type { ReconcileStore } from '../store/reconcile-store';
 import type { ApplyPlayNotificationDeps } from './apply-play-notification';
 import { replayPlayNotification } from './apply-play-notification';
+import { deliverUser, type DeliveryDeps } from './deliver-events';
 import { finishAtPlay } from './finish-at-play';
 import { applyPlayVoid, refreshFromPlay } from './play-refresh';
 
@@ -34,6 +35,8 @@ export interface ReconcileDeps extends ApplyPlayNotificationDeps {
     | undefined;
   /** Wall-clock bound of one run. */
   maxRunMs?: number;
+  /** Entitlement events (when configured): what a crash or a Pub/Sub outage left pending is delivered. */
+  delivery?: DeliveryDeps | null | undefined;
 }
 
 /** One window of App Store notification history for one environment (sweepAppleNotifications). */
@@ -100,6 +103,8 @@ export async function reconcilePurchases(deps: ReconcileDeps, runId: string): Pr
     await step(ctx, 'unfinished', (r) => sweepUnfinished(ctx, r));
     await step(ctx, 'deadLetters', (r) => replayDeadLetters(ctx, r));
     for (const env of deps.apple?.environments ?? []) await step(ctx, `appStore:${env}`, (r) => sweepApple(ctx, deps.apple!.sweep, env, r));
+    const delivery = deps.delivery;
+    if (delivery) await step(ctx, 'entitlementEvents', (r) => deliverPending(ctx, delivery, r));
   } finally {
     await deps.reconcile.releaseLease(runId).catch(() => undefined);
   }
@@ -346,5 +351,16 @@ async function perPurchase(r: StepReport, work: () => Promise<string>): Promise<
     const err = toDomainError(e);
     r.failed++;
     r.errors.push(`${err.code}: ${err.message}`);
+  }
+}
+
+/** Last: the pending outbox events (older ones first per user, as deliverUser keeps them). */
+async function deliverPending(ctx: StepContext, delivery: DeliveryDeps, r: StepReport): Promise<void> {
+  for (const uid of await delivery.outbox.pendingUsers(PAGE)) {
+    if (!timeLeft(ctx, r)) return;
+    r.examined++;
+    const report = await deliverUser(delivery, uid);
+    if (report.published > 0) r.applied++;
+    if (report.left > 0) r.failed++;
   }
 }

@@ -2,6 +2,8 @@ import { Firestore, Timestamp, type DocumentReference, type DocumentSnapshot, ty
 import { DomainError, isDomainError } from '../errors';
 import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
+import { deriveEntitlementEvents, type EntitlementEventDraft } from '../model/entitlement-events';
+import { outboxDocument, withAffectedUsers, withDelivery, type EventsOptions } from './outbox';
 import {
   ledgerBinding,
   type CommitResult,
@@ -30,6 +32,7 @@ export const Collections = {
   refundReviewTokens: 'refundReviewTokens',
   reconcileRuns: 'reconcileRuns',
   reconcileState: 'reconcileState',
+  entitlementEvents: 'entitlementEvents',
 } as const;
 
 /** Firestore gives Timestamps back; the model speaks Date. */
@@ -93,7 +96,7 @@ export function withDeadline<T extends object>(store: T, timeoutMs: number): T {
   return bounded as unknown as T;
 }
 
-export function createFirestoreStore(db: Firestore, options: { timeoutMs?: number } = {}): PurchaseStore {
+export function createFirestoreStore(db: Firestore, options: { timeoutMs?: number; events?: EventsOptions } = {}): PurchaseStore {
   const purchaseRef = (id: string) => db.collection(Collections.purchases).doc(id);
   const userRef = (uid: string) => db.collection(Collections.users).doc(uid);
   const entitlementRef = (uid: string, id: string) =>
@@ -112,7 +115,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           const current = await read(tx, purchaseRef(ids.purchaseId));
           const linked = ids.linkedPurchaseId ? await read(tx, purchaseRef(ids.linkedPurchaseId)) : null;
           const change = plan(current, linked);
-          return applyChange(tx, change, { current, linked });
+          return applyChange(tx, change, { current, linked }, { occurredAt: null, revocation: false });
         });
       } catch (e) {
         throw mapFirestoreError(e);
@@ -128,7 +131,8 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
           const current = await read(tx, purchaseRef(ids.purchaseId));
           const linked = ids.linkedPurchaseId ? await read(tx, purchaseRef(ids.linkedPurchaseId)) : null;
           const change = plan(current, linked);
-          const result = change ? await applyChange(tx, change, { current, linked }) : null;
+          const context = { occurredAt: event.eventTime, revocation: REVOKING.test(event.type) };
+          const result = change ? await applyChange(tx, change, { current, linked }, context) : null;
           tx.set(eventRef, {
             ...event,
             purchaseId: ids.purchaseId,
@@ -322,7 +326,8 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
       }
     },
   };
-  return withDeadline(store, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const bounded = withDeadline(store, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return options.events ? withDelivery(bounded, options.events.deliver) : bounded;
 
   function userView(entitlementIds: readonly string[], user: DocumentSnapshot | undefined, docs: DocumentSnapshot[]): UserView {
     const entitlements: Record<string, EntitlementView> = {};
@@ -339,6 +344,7 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
     tx: Transaction,
     change: PurchaseChange,
     before: { current: PurchaseRecord | null; linked: PurchaseRecord | null },
+    context: { occurredAt: Date | null; revocation: boolean },
   ): Promise<CommitResult> {
     // the token is stored once, the first time a change carries it; the record says it is there
     if (change.token !== undefined || before.current?.hasToken) change = { ...change, purchase: { ...change.purchase, hasToken: true } };
@@ -367,6 +373,12 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
     }
     const userSnap = owner ? await tx.get(userRef(owner)) : null;
     const balances: Record<string, number> = { ...((userSnap?.data()?.balances as Record<string, number>) ?? {}) };
+    const events = options.events ? eventsOf(change, before, context) : [];
+    const sequences = new Map<string, number>();
+    for (const uid of new Set(events.map((e) => e.uid))) {
+      const snap = uid === owner ? userSnap : await tx.get(userRef(uid));
+      sequences.set(uid, Number(snap?.data()?.eventSequence ?? 0));
+    }
 
     // writes
     const now = change.purchase.updatedAt;
@@ -401,6 +413,28 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
       for (const [balance, amount] of Object.entries(change.credit)) balances[balance] = (balances[balance] ?? 0) + amount;
       tx.set(userRef(owner), { balances, updatedAt: now }, { merge: true });
     }
-    return { purchase: change.purchase, entitlements: views, balances };
+    // the events of this change, numbered per user, committed with it (delivered after the commit)
+    for (const event of events) {
+      const sequence = sequences.get(event.uid)! + 1;
+      sequences.set(event.uid, sequence);
+      tx.set(db.collection(Collections.entitlementEvents).doc(event.id), outboxDocument({ ...event, sequence }, options.events!, now));
+    }
+    for (const [uid, eventSequence] of sequences) tx.set(userRef(uid), { eventSequence }, { merge: true });
+    const result: CommitResult = { purchase: change.purchase, entitlements: views, balances };
+    return sequences.size > 0 ? withAffectedUsers(result, [...sequences.keys()]) : result;
   }
+}
+
+/** Notifications and admin actions whose change of access is a revocation (not a plain expiry). */
+const REVOKING = /^(subscription:12|voided|revoke|revoke_item|refund)$/;
+
+function eventsOf(
+  change: PurchaseChange,
+  before: { current: PurchaseRecord | null; linked: PurchaseRecord | null },
+  context: { occurredAt: Date | null; revocation: boolean },
+): EntitlementEventDraft[] {
+  const common = { occurredAt: context.occurredAt, revocation: context.revocation };
+  const events = deriveEntitlementEvents({ ...common, previous: before.current, record: change.purchase, credit: change.credit, replaced: change.linked ? before.linked : null });
+  if (change.linked) events.push(...deriveEntitlementEvents({ ...common, previous: before.linked, record: change.linked }));
+  return events;
 }

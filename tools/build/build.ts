@@ -43,7 +43,7 @@ const EXTERNAL = ['@google-cloud/functions-framework'];
  */
 const CHUNKS: Record<string, readonly string[]> = {
   // google-gax (Firestore's own copy, no extra code) is exported for code-cache.js's gRPC stand-in only.
-  google: ['@google-cloud/firestore', '@googleapis/androidpublisher', 'google-auth-library', 'google-gax'],
+  google: ['@google-cloud/firestore', '@googleapis/androidpublisher', 'google-auth-library', 'google-gax', '@google-cloud/pubsub'],
   apple: ['@apple/app-store-server-library'],
 };
 const chunkOf = new Map(Object.entries(CHUNKS).flatMap(([chunk, pkgs]) => pkgs.map((p) => [p, chunk] as const)));

@@ -134,6 +134,9 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
     },
     { run: ['gcloud', 'pubsub', 'topics', 'create', config.reconcileTopic, project], okIfExists: true },
   ];
+  // entitlement events (docs/entitlement-events.md): their topic, when configured
+  const eventsTopic = config.env.ENTITLEMENT_EVENTS_TOPIC;
+  if (eventsTopic) steps.push({ run: ['gcloud', 'pubsub', 'topics', 'create', eventsTopic, project], okIfExists: true });
   for (const [name, trigger] of Object.entries(TRIGGERS)) {
     const cmd = [
       'gcloud', 'functions', 'deploy', name,
