@@ -31,8 +31,12 @@ export interface VerifyResult {
 export type VerifyOutcome =
   /** 200: granted (or a valid but inactive subscription: see result.purchase.active). */
   | { kind: 'verified'; result: VerifyResult }
-  /** 409 purchase_pending: nothing granted yet; the entitlement listener sees it when payment completes. */
-  | { kind: 'pending'; message: string }
+  /**
+   * 409 purchase_pending: payment not complete, nothing granted or recorded. Show "pending"; verify again
+   * when the store reports the purchase as purchased (Play's PurchasesUpdatedListener / queryPurchasesAsync,
+   * StoreKit's Transaction.updates); the entitlement listener then shows the grant.
+   */
+  | { kind: 'pending'; message: string; retryAfterSeconds?: number }
   /** 410 purchase_canceled: canceled or refunded; nothing to grant. */
   | { kind: 'canceled'; message: string }
   /** 409 purchase_claimed / 403 account_mismatch: the purchase belongs to another account. */
@@ -102,14 +106,14 @@ export async function verifyPurchase(
     const body = (await res.json().catch(() => ({}))) as ErrorBody;
     const code = body.error?.code ?? `http_${res.status}`;
     const message = body.error?.message ?? res.statusText;
-    if (code === 'purchase_pending') return { kind: 'pending', message };
+    const wait = retryAfterSeconds(res.headers.get('retry-after'));
+    if (code === 'purchase_pending') return { kind: 'pending', message, ...(wait === undefined ? {} : { retryAfterSeconds: wait }) };
     if (code === 'purchase_canceled') return { kind: 'canceled', message };
     if (code === 'purchase_claimed' || code === 'account_mismatch') return { kind: 'owned_by_other_account', code, message };
     if (res.status === 401 && !refreshed) {
       refreshed = true; // an ID token that expired in flight: once more with a fresh one
       continue;
     }
-    const wait = retryAfterSeconds(res.headers.get('retry-after'));
     if (res.status === 503 && attempt < maxAttempts) {
       await sleep(Math.min(Math.max(wait ?? 1, 1), maxWaitSeconds) * 1000);
       continue;
