@@ -148,6 +148,15 @@ describe('web client', () => {
     expect(snap.no_ads).toMatchObject({ productId: 'remove_ads', expiresAt: null });
   }, 60_000);
 
+  it('a pending payment that is abandoned: the client reports canceled (410), nothing granted', async () => {
+    const { user } = await signedInApp();
+    const p = await s.sim.createPurchase({ type: 'product', packageName: PACKAGE, productId: 'movie_rental', pending: true, obfuscatedExternalAccountId: await accountHash(user.uid) });
+    await s.sim.transition(p.purchaseToken, 'cancelPending');
+    const out = await verifyPurchase(s.url, user, { packageName: PACKAGE, productId: 'movie_rental', purchaseToken: p.purchaseToken });
+    expect(out.kind).toBe('canceled');
+    expect((await s.db.doc(`users/${user.uid}/entitlements/movie`).get()).exists).toBe(false);
+  });
+
   it('another account: the purchase is reported as owned elsewhere, nothing granted to the caller', async () => {
     const owner = await signedInApp();
     const other = await signedInApp();
