@@ -207,4 +207,34 @@ describe('web client', () => {
     expect(waits).toEqual([Number(retryAfter[0]) * 1000]);
     expect(hasAccess((await w.until((all) => hasAccess(all.storage))).storage)).toBe(true);
   }, 60_000);
+
+  it('Play still failing after the retry budget: an error with upstream_unavailable and the server\'s Retry-After', async () => {
+    const { user } = await signedInApp();
+    const p = await s.sim.createPurchase({ type: 'product', packageName: PACKAGE, productId: 'coins_100', obfuscatedExternalAccountId: await accountHash(user.uid) });
+    await processed(p.purchaseToken);
+    s.sim.injectFaults({ count: 4, pathContains: p.purchaseToken, status: 503 }); // two verifications' attempts
+    const waits: number[] = [];
+    const err = await verifyPurchase(
+      s.url,
+      user,
+      { packageName: PACKAGE, productId: 'coins_100', purchaseToken: p.purchaseToken },
+      { maxAttempts: 2, maxWaitSeconds: 1, sleep: async (ms) => void waits.push(ms) },
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(VerifyPurchaseError);
+    expect(err).toMatchObject({ status: 503, code: 'upstream_unavailable', retryAfterSeconds: expect.any(Number) });
+    expect(waits, 'one wait, capped at maxWaitSeconds').toEqual([1000]);
+    expect((await s.db.doc(`users/${user.uid}`).get()).data()?.balances?.coins).toBeUndefined();
+  }, 60_000);
+
+  it('an ID token the server refuses (401): refreshed once and sent again', async () => {
+    const { user } = await signedInApp();
+    const p = await s.sim.createPurchase({ type: 'product', packageName: PACKAGE, productId: 'remove_ads', obfuscatedExternalAccountId: await accountHash(user.uid) });
+    const asked: boolean[] = [];
+    const stale = { getIdToken: async (force?: boolean) => (asked.push(!!force), force ? user.getIdToken(true) : 'not-a-token') };
+    const out = await verifyPurchase(s.url, stale, { packageName: PACKAGE, productId: 'remove_ads', purchaseToken: p.purchaseToken });
+    expect(out.kind).toBe('verified');
+    expect(asked).toEqual([false, true]);
+    const never = { getIdToken: async () => 'not-a-token' };
+    await expect(verifyPurchase(s.url, never, { packageName: PACKAGE, productId: 'remove_ads', purchaseToken: p.purchaseToken })).rejects.toMatchObject({ status: 401, code: 'unauthenticated' });
+  });
 });
