@@ -3,6 +3,7 @@ package com.example.iap
 import android.app.Activity
 import com.android.billingclient.api.BillingClient
 import com.android.billingclient.api.BillingFlowParams
+import com.android.billingclient.api.BillingResult
 import com.android.billingclient.api.PendingPurchasesParams
 import com.android.billingclient.api.ProductDetails
 import com.android.billingclient.api.Purchase
@@ -40,7 +41,7 @@ class Billing(
         client.launchBillingFlow(activity, params)
     }
 
-    override fun onPurchasesUpdated(result: com.android.billingclient.api.BillingResult, purchases: MutableList<Purchase>?) {
+    override fun onPurchasesUpdated(result: BillingResult, purchases: MutableList<Purchase>?) {
         if (result.responseCode != BillingClient.BillingResponseCode.OK) return
         purchases?.forEach(::handle)
     }

@@ -19,7 +19,8 @@ class Purchases {
   late final StreamSubscription<List<PurchaseDetails>> _sub;
 
   /// Android: applicationUserName becomes setObfuscatedAccountId (the hash).
-  /// iOS: it becomes the appAccountToken (a UUID), which the server checks against the caller.
+  /// iOS: it becomes the appAccountToken (StoreKit passes a UUID-shaped applicationUsername on as
+  /// appAccountToken), which the server checks against the caller.
   Future<void> buy(ProductDetails product, {bool consumable = false}) async {
     final uid = FirebaseAuth.instance.currentUser!.uid;
     final param = PurchaseParam(productDetails: product, applicationUserName: Platform.isIOS ? appAccountToken(uid) : accountHash(uid));
