@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need besides npm packages: Java 17+ and the gcloud
-# Firestore and Pub/Sub emulators. Debian/Ubuntu; run as root (or with sudo).
+# Firestore and Pub/Sub emulators, and Chromium (the support console's browser test drives it headless).
+# Debian/Ubuntu; run as root (or with sudo).
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! command -v java >/dev/null 2>&1; then
@@ -16,5 +17,11 @@ if ! command -v gcloud >/dev/null 2>&1 || [ ! -d "$(gcloud info --format='value(
   fi
   $SUDO apt-get install -y -qq google-cloud-cli google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator
 fi
+if ! command -v chromium >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  # Debian names it chromium; Ubuntu's chromium-browser is a snap wrapper that does not run headless in CI.
+  $SUDO apt-get install -y -qq chromium
+fi
 java -version 2>&1 | head -1
 gcloud --version | head -1
+chromium --version | head -1

@@ -32,7 +32,7 @@ describe('deploy --dry-run', () => {
     expect(byName('playRtdn')).toContain('--trigger-topic=play-rtdn --retry');
     expect(byName('reconcilePurchases')).toContain('--trigger-topic=iap-reconcile --retry --memory=256Mi --env-vars-file=');
     expect(byName('reconcilePurchases')).toContain('--service-account=iap-functions@YOUR_PROJECT.iam.gserviceaccount.com');
-    expect(lines[15]).toBe('firebase deploy --only firestore:rules,firestore:indexes --project acme-prod --non-interactive');
+    expect(lines[15]).toBe('firebase deploy --only firestore:rules,firestore:indexes,hosting --project acme-prod --non-interactive');
     expect(lines.slice(16)).toEqual([`${schedulerJob('create')}  # if it already exists, instead:`, schedulerJob('update')]);
     expect(out).toContain('#   IAP_CATALOG: "/workspace/catalog.json"');
     expect(out).toContain('#   GOOGLE_CLOUD_PROJECT: "acme-prod"');
@@ -191,7 +191,7 @@ exit 0
     const r = spawnSync(tsx, deployArgs, {
       cwd: root,
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_CLI_LOG: log, FAKE_TRIGGER: 'playrtdn-482113', ...env },
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_CLI_LOG: log, FAKE_TRIGGER: 'playrtdn-482113', FIREBASE_WEB_API_KEY: 'test-web-key', ...env },
     });
     const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
     return { ...r, calls };
@@ -220,7 +220,7 @@ exit 0
       'gcloud projects describe acme-prod --format=value(projectNumber)',
       `gcloud pubsub topics add-iam-policy-binding play-rtdn-dead-letter --project=acme-prod --member=${agent} --role=roles/pubsub.publisher`,
       `gcloud pubsub subscriptions add-iam-policy-binding ${sub} --project=acme-prod --member=${agent} --role=roles/pubsub.subscriber`,
-      'firebase deploy --only firestore:rules,firestore:indexes --project acme-prod --non-interactive',
+      'firebase deploy --only firestore:rules,firestore:indexes,hosting --project acme-prod --non-interactive',
       // a new job: created, not updated
       schedulerJob('create', "--schedule=*/15 * * * * --time-zone=Etc/UTC --topic=iap-reconcile --message-body={}"),
     ]);

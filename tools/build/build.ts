@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { buildConsole } from '../console/build';
 import { build, type BuildOptions, type BuildResult, type Metafile, type Plugin } from 'esbuild';
 
 /**
@@ -388,8 +389,12 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  main()
+    // The support console (browser code, separate from the functions): build/console/.
+    .then(() => buildConsole(root))
+    .then((out) => console.log(`built ${relative(root, out)}/ (support console)`))
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
 }

@@ -1,3 +1,4 @@
+import { hostingConsoleConfig } from '../console/hosting-config';
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -176,7 +177,7 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
     {
       run: ['gcloud', 'pubsub', 'subscriptions', 'add-iam-policy-binding', '${rtdnSubscription}', project, `--member=${pubsubAgent}`, '--role=roles/pubsub.subscriber'],
     },
-    { run: ['firebase', 'deploy', '--only', 'firestore:rules,firestore:indexes', '--project', args.project, '--non-interactive'] },
+    { run: ['firebase', 'deploy', '--only', 'firestore:rules,firestore:indexes,hosting', '--project', args.project, '--non-interactive'] },
   );
   // Last: the sweep starts once its function and its indexes are deployed.
   const job = (verb: 'create' | 'update') => [
@@ -284,6 +285,13 @@ function main(): void {
     for (const step of steps) console.log(formatStep(step));
     return;
   }
+  // The support console on Hosting reads its Firebase web config from config.json (docs/console.md).
+  const apiKey = process.env.FIREBASE_WEB_API_KEY;
+  if (!apiKey) {
+    console.error('Set FIREBASE_WEB_API_KEY (the Firebase web app API key, for the support console on Hosting).');
+    process.exit(2);
+  }
+  writeFileSync(join(root, 'build/console/config.json'), JSON.stringify(hostingConsoleConfig(args.project, args.region, apiKey)));
   runSteps(steps);
 }
 
