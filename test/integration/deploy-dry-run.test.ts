@@ -32,7 +32,7 @@ describe('deploy --dry-run', () => {
     expect(byName('playRtdn')).toContain('--trigger-topic=play-rtdn --retry');
     expect(byName('reconcilePurchases')).toContain('--trigger-topic=iap-reconcile --retry --memory=256Mi --env-vars-file=');
     expect(byName('reconcilePurchases')).toContain('--service-account=iap-functions@YOUR_PROJECT.iam.gserviceaccount.com');
-    expect(lines[15]).toBe('firebase deploy --only firestore:rules,firestore:indexes,hosting --project acme-prod --non-interactive');
+    expect(lines[15]).toBe('firebase deploy --only firestore:rules,firestore:indexes --project acme-prod --non-interactive');
     expect(lines.slice(16)).toEqual([`${schedulerJob('create')}  # if it already exists, instead:`, schedulerJob('update')]);
     expect(out).toContain('#   IAP_CATALOG: "/workspace/catalog.json"');
     expect(out).toContain('#   GOOGLE_CLOUD_PROJECT: "acme-prod"');
