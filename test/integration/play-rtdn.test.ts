@@ -189,6 +189,8 @@ describe('delivery: duplicates, order, poison, faults', () => {
     const uid = newUid();
     const p = await s.sim.createPurchase({ type: 'product', productId: 'coins_100', packageName: PACKAGE } as never);
     expect((await verify(uid, 'coins_100', p.purchaseToken)).status).toBe(200);
+    // the purchase's own notification (through Pub/Sub) lands first, so it cannot race the void below
+    await s.eventually(async () => (await s.db.collection('events').where('purchaseId', '==', sha256(p.purchaseToken)).count().get()).data().count >= 1 || undefined);
     const void1 = {
       version: '1.0',
       packageName: PACKAGE,
