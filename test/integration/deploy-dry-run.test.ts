@@ -96,6 +96,16 @@ describe('deploy --dry-run', () => {
     }
   });
 
+  it('refuses an unknown flag with the usage line before anything runs (a --check it does not know must not deploy)', () => {
+    for (const extra of [['--check'], ['--setup'], ['--dryrun']]) {
+      const r = spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'p1', '--region', 'r1', ...extra], { cwd: root, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`Unknown option '${extra[0]}'`);
+      expect(r.stderr).toContain('usage: npm run deploy -- --project PROJECT --region REGION');
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('takes the reconcile topic, schedule and time zone from the config (defaults when left out), and refuses bad ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'iap-deploy-config-'));
     try {

@@ -1,3 +1,4 @@
+import { parseArgs as parseCliArgs } from 'node:util';
 import { hostingConsoleConfig } from '../console/hosting-config';
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -95,19 +96,27 @@ export interface Args {
   dryRun: boolean;
 }
 
+const USAGE = 'usage: npm run deploy -- --project PROJECT --region REGION [--config deploy/deploy.json] [--dry-run]';
+
+/** Strict: an unknown flag (say a --check this version does not have) stops before anything runs. */
 function parseArgs(argv: string[]): Args {
-  const get = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    const inline = argv.find((a) => a.startsWith(`--${name}=`));
-    return inline ? inline.slice(name.length + 3) : i >= 0 ? argv[i + 1] : undefined;
-  };
-  const project = get('project');
-  const region = get('region');
-  if (!project || !region) {
-    console.error('usage: npm run deploy -- --project PROJECT --region REGION [--config deploy/deploy.json] [--dry-run]');
+  let values: { project?: string | undefined; region?: string | undefined; config?: string | undefined; 'dry-run'?: boolean | undefined };
+  try {
+    ({ values } = parseCliArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { project: { type: 'string' }, region: { type: 'string' }, config: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  return { project, region, config: get('config') ?? 'deploy/deploy.json', dryRun: argv.includes('--dry-run') };
+  if (!values.project || !values.region) {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  return { project: values.project, region: values.region, config: values.config ?? 'deploy/deploy.json', dryRun: values['dry-run'] === true };
 }
 
 const TRIGGERS: Record<string, (c: DeployConfig) => string[]> = {
