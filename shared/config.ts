@@ -36,6 +36,10 @@ export interface Config {
   apple: AppleConfig | null;
   /** Pub/Sub topic (in projectId) of the entitlement events; null = no events. */
   eventsTopic: string | null;
+  /** Custom claim that carries the active entitlements' expiries; null = no claims. */
+  claimsKey: string | null;
+  /** host:port of the Auth emulator (the claims go there), when set. */
+  authEmulatorHost: string | null;
 }
 
 export class ConfigError extends Error {
@@ -44,6 +48,9 @@ export class ConfigError extends Error {
 
 const packageName = /^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)+$/;
 const url = z.url({ protocol: /^https?$/ }).transform((u) => (u.endsWith('/') ? u : `${u}/`));
+
+/** Claims Firebase refuses as custom claims (they are the ID token's own). */
+const RESERVED_CLAIMS = new Set(['acr', 'amr', 'at_hash', 'aud', 'auth_time', 'azp', 'cnf', 'c_hash', 'exp', 'firebase', 'iat', 'iss', 'jti', 'nbf', 'nonce', 'sub']);
 
 const EnvSchema = z.object({
   GOOGLE_CLOUD_PROJECT: z.string().regex(/^[a-z0-9-]{4,40}$/, 'must be a project id (lowercase letters, digits, -)'),
@@ -71,6 +78,11 @@ const EnvSchema = z.object({
   ENTITLEMENT_EVENTS_TOPIC: z
     .string()
     .regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')
+    .optional(),
+  ENTITLEMENT_CLAIMS_KEY: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a claim name (letters, digits, _; a letter or _ first; at most 64)')
+    .refine((k) => !RESERVED_CLAIMS.has(k), 'is a claim name Firebase reserves for ID tokens')
     .optional(),
 });
 
@@ -102,6 +114,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'FIREBASE_AUTH_EMULATOR_HOST: set while running in the cloud (K_SERVICE/FUNCTION_TARGET) against a real Firestore; it would accept unsigned ID tokens. Remove it.',
     );
   }
+  if (env.ENTITLEMENT_CLAIMS_KEY && env.ENTITLEMENT_CLAIMS_KEY === (env.IAP_ADMIN_CLAIM ?? 'admin')) {
+    problems.push('ENTITLEMENT_CLAIMS_KEY: must differ from the admin claim (IAP_ADMIN_CLAIM); the entitlements claim would replace it');
+  }
   if (problems.length > 0 || !parsed.success || !catalog) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
@@ -126,6 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileVoidedPageSize: e.RECONCILE_VOIDED_PAGE_SIZE,
     apple,
     eventsTopic: e.ENTITLEMENT_EVENTS_TOPIC ?? null,
+    claimsKey: e.ENTITLEMENT_CLAIMS_KEY ?? null,
+    authEmulatorHost: e.FIREBASE_AUTH_EMULATOR_HOST ?? null,
   };
 }
 

@@ -6,6 +6,7 @@ import { createPlayClient, type PlayPurchases } from './play/client';
 import { createFirestoreStore, withDeadline } from './store/firestore';
 import { deliverUsers, type DeliveryDeps } from './core/deliver-events';
 import { createPubSubPublisher } from './events/pubsub-publisher';
+import { createClaimsAccount } from './auth/claims-account';
 import { createFirestoreOutbox } from './store/outbox';
 import { createFirestoreReconcileStore } from './store/firestore-reconcile';
 import type { ReconcileStore } from './store/reconcile-store';
@@ -38,7 +39,12 @@ function deliveryDeps(config: Config, db: Firestore): DeliveryDeps {
   return {
     outbox: withDeadline(createFirestoreOutbox(db), config.firestoreTimeoutMs),
     publisher: config.eventsTopic ? createPubSubPublisher({ projectId: config.projectId, topic: config.eventsTopic }) : null,
-    claims: null,
+    claims: config.claimsKey
+      ? {
+          key: config.claimsKey,
+          account: createClaimsAccount({ projectId: config.projectId, ...(config.authEmulatorHost ? { emulatorHost: config.authEmulatorHost } : {}) }),
+        }
+      : null,
     now: () => new Date(),
   };
 }
@@ -91,9 +97,9 @@ export function createRuntime(config: Config): Runtime & { warm(): void } {
       retry: { maxAttempts: config.playMaxAttempts, baseDelayMs: 200, maxDelayMs: 2_000 },
     }),
   );
-  const delivery = config.eventsTopic ? deferred(() => deliveryDeps(config, firestore())) : null;
+  const delivery = config.eventsTopic || config.claimsKey ? deferred(() => deliveryDeps(config, firestore())) : null;
   const events = delivery
-    ? { publish: true, claims: false, deliver: (uids: string[]) => deliverUsers(delivery.value, uids) }
+    ? { publish: config.eventsTopic !== null, claims: config.claimsKey !== null, deliver: (uids: string[]) => deliverUsers(delivery.value, uids) }
     : undefined;
   const store = deferred(() => createFirestoreStore(firestore(), { timeoutMs: config.firestoreTimeoutMs, ...(events ? { events } : {}) }));
   const reconcile = deferred(() => withDeadline(createFirestoreReconcileStore(firestore()), config.firestoreTimeoutMs));

@@ -74,12 +74,12 @@ export function createFirestoreOutbox(db: Firestore): OutboxStore {
   return {
     async pendingFor(uid) {
       const snap = await events.where('uid', '==', uid).where('pending', '==', true).get();
-      countCall('firestore:read', Math.max(1, snap.size));
+      countCall('outbox:read', Math.max(1, snap.size)); // billed reads: a query that finds nothing costs 1
       return snap.docs.map((d) => entryOf(d.id, d.data())).sort((a, b) => a.sequence - b.sequence);
     },
     async pendingUsers(limit) {
       const snap = await events.where('pending', '==', true).limit(limit).get();
-      countCall('firestore:read', Math.max(1, snap.size));
+      countCall('outbox:read', Math.max(1, snap.size));
       return [...new Set(snap.docs.map((d) => String(d.get('uid'))))];
     },
     async markDelivered(entries, now) {
@@ -94,12 +94,12 @@ export function createFirestoreOutbox(db: Firestore): OutboxStore {
           deliveredAt: now,
         });
       }
-      countCall('firestore:write', entries.length);
+      countCall('outbox:write', entries.length);
       await batch.commit();
     },
     async entitlementsOf(uid) {
       const snap = await db.collection(Collections.users).doc(uid).collection(Collections.entitlements).get();
-      countCall('firestore:read', Math.max(1, snap.size));
+      countCall('claims:read', Math.max(1, snap.size));
       const out: Record<string, ClaimSource> = {};
       for (const d of snap.docs) {
         const expiresAt = d.get('expiresAt') as { toDate(): Date } | null | undefined;
