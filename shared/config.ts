@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
+import { userLogSettingsFrom, type UserLogSettings } from './log';
 import { parseLicenseKeys } from './play/signature';
 
 /**
@@ -36,6 +37,8 @@ export interface Config {
   apple: AppleConfig | null;
   /** Pub/Sub topic (in projectId) of the entitlement events; null = no events. */
   eventsTopic: string | null;
+  /** How log lines name users: the uidHash key (LOG_HASH_KEY, else the project id) and LOG_USER_IDS. */
+  userLogs: UserLogSettings;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +75,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')
     .optional(),
+  LOG_HASH_KEY: z.string().min(16, 'must be at least 16 characters (a random secret; unset = the project id)').optional(),
+  LOG_USER_IDS: z.enum(['true', 'false']).default('false'),
 });
 
 
@@ -126,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileVoidedPageSize: e.RECONCILE_VOIDED_PAGE_SIZE,
     apple,
     eventsTopic: e.ENTITLEMENT_EVENTS_TOPIC ?? null,
+    userLogs: userLogSettingsFrom(env),
   };
 }
 
