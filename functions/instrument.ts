@@ -74,7 +74,7 @@ export function instrumentEvent(name: string, handle: (event: CloudEvent<unknown
         const err = toDomainError(error);
         logUnexpected(name, err);
         // retried like a 5xx: our side or a store failed
-        log('ERROR', `${name} will be retried`, { code: err.code, message: err.message, latencyMs: Date.now() - started });
+        log('ERROR', `${name} will be retried`, { code: err.code, error: err.message, latencyMs: Date.now() - started });
         throw err;
       }
     });
