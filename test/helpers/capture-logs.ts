@@ -5,7 +5,14 @@ export function captureLogs(): Record<string, any>[] {
   const lines: Record<string, any>[] = [];
   const spy = (stream: NodeJS.WriteStream) =>
     vi.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      for (const l of String(chunk).split('\n')) {
+        if (!l.startsWith('{')) continue;
+        try {
+          lines.push(JSON.parse(l));
+        } catch {
+          /* not one of our lines */
+        }
+      }
       return true;
     });
   spy(process.stdout);

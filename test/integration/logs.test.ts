@@ -3,10 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, inject, vi } from 'vitest';
+import { uidHash } from '../../shared/log';
 import { freePort } from '../../tools/emulators/process';
 import { startPlaySimulator, type PlaySimulator } from '../../tools/play-simulator';
+import { captureLogs } from '../helpers/capture-logs';
 import { emulatorIdToken } from '../helpers/id-tokens';
+import { startFunctionsStack, PACKAGE as STACK_PACKAGE } from '../helpers/verify-stack';
 
 /**
  * The logs of a real function process (tools/serve-function.js, LOG_LEVEL=DEBUG) serving verifyPurchase
@@ -129,5 +132,35 @@ describe('the logs of a verifyPurchase process', () => {
 
     for (const secret of [uid, bought.purchaseToken, unknown, failing.purchaseToken, idToken, KEY]) expect(output).not.toContain(secret);
     expect(lines().some((l) => 'uid' in l)).toBe(false);
+  }, 60_000);
+});
+
+describe('the owner of a notified purchase', () => {
+  it('is on the playRtdn lines as uidHash (from the stored record), never as a uid', async () => {
+    const key = `rtdn-key-${randomBytes(12).toString('hex')}`;
+    const s = await startFunctionsStack({ serveRtdn: true, env: { LOG_LEVEL: 'INFO', LOG_HASH_KEY: key } });
+    try {
+      const owner = `rtdn-owner-${randomBytes(6).toString('hex')}`;
+      const p = await s.sim.createPurchase({ type: 'subscription', productId: 'premium_monthly', packageName: STACK_PACKAGE } as never);
+      expect((await s.post({ packageName: STACK_PACKAGE, productId: 'premium_monthly', purchaseToken: p.purchaseToken }, { uid: owner })).status).toBe(200);
+      const logged = captureLogs();
+      const notification = {
+        version: '1.0',
+        packageName: STACK_PACKAGE,
+        eventTimeMillis: String(Date.now()),
+        subscriptionNotification: { version: '1.0', notificationType: 2, purchaseToken: p.purchaseToken },
+      };
+      expect(await s.pushRtdn(notification)).toBe(204);
+      vi.restoreAllMocks();
+      const line = logged.find((l) => l.message === 'playRtdn');
+      expect(line).toMatchObject({ severity: 'INFO', outcome: 'applied', uidHash: uidHash(owner, key) });
+      expect(logged.find((l) => l.message === 'Play purchase refreshed')?.uidHash).toBe(uidHash(owner, key));
+      const text = JSON.stringify(logged);
+      expect(text).not.toContain(owner);
+      expect(text).not.toContain(p.purchaseToken);
+    } finally {
+      vi.restoreAllMocks();
+      await s.close();
+    }
   }, 60_000);
 });
