@@ -1,6 +1,6 @@
 import type { CloudEvent, Request, Response } from '@google-cloud/functions-framework';
-import { toDomainError, type DomainError } from '../shared/errors';
-import { log, withLogContext } from '../shared/log';
+import { toDomainError, type DomainError, type ErrorCode } from '../shared/errors';
+import { log, withLogContext, type Severity } from '../shared/log';
 import { withCallCounts } from '../shared/metrics';
 
 /**
@@ -22,6 +22,18 @@ function httpContext(name: string, req: Request): Record<string, unknown> {
   const execution = req.get('function-execution-id');
   if (execution) fields.executionId = execution;
   return fields;
+}
+
+/**
+ * The request line's severity: success INFO, the caller's fault (4xx) WARNING, ours (5xx) ERROR, and a
+ * 4xx that only the operator can fix (a configuration fault) ERROR too.
+ */
+const OPERATOR_FAULTS: ReadonlySet<ErrorCode> = new Set(['apple_not_configured']);
+
+export function severityOf(outcome: Outcome): Severity {
+  const status = outcome.status ?? 200;
+  if (status >= 500 || (outcome.code !== undefined && OPERATOR_FAULTS.has(outcome.code as ErrorCode))) return 'ERROR';
+  return status >= 400 ? 'WARNING' : 'INFO';
 }
 
 export function logUnexpected(name: string, err: DomainError): void {
@@ -46,7 +58,7 @@ export function instrumentHttp(
           return { status: sendError(res, err), code: err.code };
         }
       });
-      log('INFO', name, { ...result, latencyMs: Date.now() - started, calls });
+      log(severityOf(result), name, { ...result, latencyMs: Date.now() - started, calls });
     });
 }
 
@@ -57,11 +69,12 @@ export function instrumentEvent(name: string, handle: (event: CloudEvent<unknown
       const started = Date.now();
       try {
         const { result, calls } = await withCallCounts(() => handle(event));
-        log('INFO', name, { ...result, latencyMs: Date.now() - started, calls });
+        log(result.outcome === 'dead_letter' ? 'WARNING' : 'INFO', name, { ...result, latencyMs: Date.now() - started, calls });
       } catch (error) {
         const err = toDomainError(error);
         logUnexpected(name, err);
-        log('WARNING', `${name} will be retried`, { code: err.code, message: err.message, latencyMs: Date.now() - started });
+        // retried like a 5xx: our side or a store failed
+        log('ERROR', `${name} will be retried`, { code: err.code, error: err.message, latencyMs: Date.now() - started });
         throw err;
       }
     });

@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
+import { userLogSettingsFrom, type UserLogSettings } from './log';
 import { parseLicenseKeys } from './play/signature';
 
 /**
@@ -40,6 +41,8 @@ export interface Config {
   claimsKey: string | null;
   /** host:port of the Auth emulator (the claims go there), when set. */
   authEmulatorHost: string | null;
+  /** How log lines name users: the uidHash key (LOG_HASH_KEY, else the project id) and LOG_USER_IDS. */
+  userLogs: UserLogSettings;
 }
 
 export class ConfigError extends Error {
@@ -84,6 +87,8 @@ const EnvSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a claim name (letters, digits, _; a letter or _ first; at most 64)')
     .refine((k) => !RESERVED_CLAIMS.has(k), 'is a claim name Firebase reserves for ID tokens')
     .optional(),
+  LOG_HASH_KEY: z.string().min(16, 'must be at least 16 characters (a random secret; unset = the project id)').optional(),
+  LOG_USER_IDS: z.enum(['true', 'false']).default('false'),
 });
 
 
@@ -143,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventsTopic: e.ENTITLEMENT_EVENTS_TOPIC ?? null,
     claimsKey: e.ENTITLEMENT_CLAIMS_KEY ?? null,
     authEmulatorHost: e.FIREBASE_AUTH_EMULATOR_HOST ?? null,
+    userLogs: userLogSettingsFrom(env),
   };
 }
 

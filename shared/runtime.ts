@@ -2,6 +2,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { createAppStore, type AppStore } from './app-store/adapter';
 import { createIdTokenVerifier, type IdTokenVerifier } from './auth/id-token';
 import { ConfigError, loadConfig, type Config } from './config';
+import { configureUserLogs } from './log';
 import { createPlayClient, type PlayPurchases } from './play/client';
 import { createFirestoreStore, withDeadline } from './store/firestore';
 import { deliverUsers, type DeliveryDeps } from './core/deliver-events';
@@ -84,6 +85,7 @@ export function deferred<T extends object>(make: () => T): Deferred<T> {
 }
 
 export function createRuntime(config: Config): Runtime & { warm(): void } {
+  configureUserLogs(config.userLogs);
   let db: Firestore | undefined;
   // preferRest (HTTP/1.1 + JSON instead of gRPC) was measured and left off: with the Firestore emulator,
   // concurrent transactions on one document then ran past the store deadline (503s in the tests).

@@ -4,6 +4,7 @@ import { parseBearer } from '../../shared/auth/id-token';
 import { answerCors, readCallableData, sendCallableError, sendCallableResult } from '../../shared/callable';
 import { refundPurchase } from '../../shared/core/refund-purchase';
 import { parseWith } from '../../shared/http';
+import { logContext } from '../../shared/log';
 import type { Runtime } from '../../shared/runtime';
 import { instrumentHttp, type Outcome } from '../instrument';
 import { RefundPurchaseRequestSchema } from './request';
@@ -14,7 +15,9 @@ export function refundPurchaseHandler(rt: () => Runtime) {
     if (answerCors(req, res)) return { status: 204 };
     const data = readCallableData(req);
     const { idTokens, config, play, store, now } = rt();
-    const admin = requireAdmin(await idTokens.verify(parseBearer(req.get('authorization'))), config.adminClaim);
+    const user = await idTokens.verify(parseBearer(req.get('authorization')));
+    logContext.setAdmin(user.uid);
+    const admin = requireAdmin(user, config.adminClaim);
     const request = parseWith(RefundPurchaseRequestSchema, data);
     const result = await refundPurchase({ catalog: config.catalog, packageNames: config.packageNames, play, store, now }, admin, request);
     sendCallableResult(res, result);

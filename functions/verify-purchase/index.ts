@@ -2,6 +2,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { parseBearer } from '../../shared/auth/id-token';
 import { verifyAppStorePurchase } from '../../shared/core/verify-app-store-purchase';
 import { verifyPlayPurchase } from '../../shared/core/verify-play-purchase';
+import { logContext } from '../../shared/log';
 import { parseWith, readJsonBody, requirePost, sendHttpError, sendJson } from '../../shared/http';
 import type { Runtime } from '../../shared/runtime';
 import { instrumentHttp, type Outcome } from '../instrument';
@@ -14,6 +15,7 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
     const { idTokens, config, play, store, appStore, now } = rt();
     const body = readJsonBody(req);
     const user = await idTokens.verify(parseBearer(req.get('authorization')));
+    logContext.setUser(user.uid);
     refuseCallableShape(body);
     refuseOrderIdAsToken(body);
     const request = parseWith(VerifyPurchaseRequestSchema, body);

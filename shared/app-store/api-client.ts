@@ -11,7 +11,7 @@ import {
   type StatusResponse,
 } from '@apple/app-store-server-library';
 import { DomainError } from '../errors';
-import { log } from '../log';
+import { log, timed } from '../log';
 import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
 import type { AppleApiKey } from './config';
@@ -135,7 +135,7 @@ export function createAppStoreApi(o: AppStoreApiOptions): AppStoreApi {
       return await withRetry(
         () => {
           countCall(`apple:${name}`);
-          return fn(client(env));
+          return timed('app_store', name, () => fn(client(env)), (e) => (e instanceof APIException ? e.httpStatusCode : ((e as Error)?.name ?? 'error')));
         },
         isTransient,
         o.retry,

@@ -1,6 +1,6 @@
 import { importX509, type CryptoKey } from 'jose';
 import { DomainError } from '../errors';
-import { log } from '../log';
+import { log, timed } from '../log';
 
 /**
  * Google's public signing certificates for Firebase ID tokens: a JSON map `{kid: PEM X.509}` served with
@@ -69,7 +69,7 @@ export function createCertCache(options: CertCacheOptions = {}): CertCache {
   async function load(): Promise<Snapshot> {
     let res: Response;
     try {
-      res = await doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+      res = await timed('auth', 'fetchCertificates', () => doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) }));
     } catch (e) {
       log('WARNING', 'ID token certificate fetch failed', { url, error: String(e) });
       throw unavailable('network error', e);

@@ -1,5 +1,6 @@
 import { compactVerify, errors as joseErrors } from 'jose';
-import { DomainError } from '../errors';
+import { DomainError, isDomainError } from '../errors';
+import { timed } from '../log';
 import { createCertCache, GOOGLE_SECURETOKEN_CERTS_URL } from './google-certs';
 
 /**
@@ -132,48 +133,50 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
   }
 
   return {
-    async verify(idToken) {
-      if (typeof idToken !== 'string' || idToken === '') throw unauthenticated('Missing Firebase ID token');
-      if (idToken.length > MAX_TOKEN_LENGTH) throw unauthenticated('ID token is malformed: too long');
-      const parts = idToken.split('.');
-      if (parts.length !== 3) {
-        throw unauthenticated('ID token is malformed: expected a JWT of three dot-separated parts');
-      }
-      const [headerPart = '', payloadPart = '', signaturePart = ''] = parts;
-      const header = decodeJsonPart(headerPart, 'header');
-      const payload = decodeJsonPart(payloadPart, 'payload');
+    verify: (idToken) => timed('auth', 'verifyIdToken', () => verify(idToken), (e) => (isDomainError(e) ? e.code : 'error')),
+  };
 
-      if (header.alg === 'none') {
-        if (!emulator) {
-          throw unauthenticated(
-            'ID token is unsigned (alg "none"); unsigned ID tokens are accepted only with FIREBASE_AUTH_EMULATOR_HOST',
-          );
-        }
-        if (signaturePart !== '') throw unauthenticated('Unsigned (alg "none") ID token must have an empty signature');
-        return checkClaims(payload);
-      }
+  async function verify(idToken: string): Promise<VerifiedUser> {
+    if (typeof idToken !== 'string' || idToken === '') throw unauthenticated('Missing Firebase ID token');
+    if (idToken.length > MAX_TOKEN_LENGTH) throw unauthenticated('ID token is malformed: too long');
+    const parts = idToken.split('.');
+    if (parts.length !== 3) {
+      throw unauthenticated('ID token is malformed: expected a JWT of three dot-separated parts');
+    }
+    const [headerPart = '', payloadPart = '', signaturePart = ''] = parts;
+    const header = decodeJsonPart(headerPart, 'header');
+    const payload = decodeJsonPart(payloadPart, 'payload');
 
-      if (header.alg !== 'RS256') throw unauthenticated(`ID token algorithm is ${show(header.alg)}, expected "RS256"`);
-      if (typeof header.kid !== 'string' || header.kid === '') throw unauthenticated('ID token has no "kid" header');
-      if (signaturePart === '') throw unauthenticated('ID token is malformed: it has no signature');
-      if (!BASE64URL.test(signaturePart)) throw unauthenticated('ID token is malformed: the signature is not base64url');
-
-      const key = await certs.getKey(header.kid);
-      if (!key) {
+    if (header.alg === 'none') {
+      if (!emulator) {
         throw unauthenticated(
-          `ID token kid ${show(header.kid)} is not one of Google's current signing keys; ` +
-            'it is not a Firebase ID token, or it is too old',
+          'ID token is unsigned (alg "none"); unsigned ID tokens are accepted only with FIREBASE_AUTH_EMULATOR_HOST',
         );
       }
-      try {
-        await compactVerify(idToken, key, { algorithms: ['RS256'] });
-      } catch (e) {
-        if (e instanceof joseErrors.JWSSignatureVerificationFailed) {
-          throw unauthenticated('ID token signature is invalid');
-        }
-        throw unauthenticated('ID token is malformed: it could not be verified');
-      }
+      if (signaturePart !== '') throw unauthenticated('Unsigned (alg "none") ID token must have an empty signature');
       return checkClaims(payload);
-    },
-  };
+    }
+
+    if (header.alg !== 'RS256') throw unauthenticated(`ID token algorithm is ${show(header.alg)}, expected "RS256"`);
+    if (typeof header.kid !== 'string' || header.kid === '') throw unauthenticated('ID token has no "kid" header');
+    if (signaturePart === '') throw unauthenticated('ID token is malformed: it has no signature');
+    if (!BASE64URL.test(signaturePart)) throw unauthenticated('ID token is malformed: the signature is not base64url');
+
+    const key = await certs.getKey(header.kid);
+    if (!key) {
+      throw unauthenticated(
+        `ID token kid ${show(header.kid)} is not one of Google's current signing keys; ` +
+          'it is not a Firebase ID token, or it is too old',
+      );
+    }
+    try {
+      await compactVerify(idToken, key, { algorithms: ['RS256'] });
+    } catch (e) {
+      if (e instanceof joseErrors.JWSSignatureVerificationFailed) {
+        throw unauthenticated('ID token signature is invalid');
+      }
+      throw unauthenticated('ID token is malformed: it could not be verified');
+    }
+    return checkClaims(payload);
+  }
 }

@@ -5,7 +5,7 @@ import { passWindowsFor } from '../app-store/passes';
 import type { AppStoreTransaction } from '../app-store/transaction';
 import type { Catalog, CatalogProduct } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
-import { fingerprint, log } from '../log';
+import { fingerprint, log, logContext } from '../log';
 import { NotificationAction, notificationEffect, type NotificationEffect } from '../model/app-store-notification-effect';
 import { passDuration } from '../model/app-store-pass';
 import { fromAppStore, isAppleSubscriptionStatus, type AppStoreState } from '../model/app-store-purchase';
@@ -135,7 +135,9 @@ async function writeAppleState(
 
   let skipped: 'stale' | 'past_transaction' | null = null;
   const detail = event.detail;
+  let uid: string | null | undefined = owner;
   const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current) => {
+    uid = current?.uid;
     skipped = isOlderThanStored(fromApple, current) ? 'stale' : isAboutPastTransaction(fromApple, current) ? 'past_transaction' : null;
     event.detail = skipped ? { ...detail, skipped } : detail; // why nothing changed, for operators (events/asn:<uuid>)
     if (skipped) return null;
@@ -154,6 +156,7 @@ async function writeAppleState(
     });
     return { ...change, token: appStoreKey(state.transaction, consumable) };
   });
+  logContext.setUser(uid);
   return duplicate ? 'duplicate' : (skipped ?? 'applied');
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
 import { playPurchaseId } from '../ids';
-import { fingerprint, log } from '../log';
+import { fingerprint, log, logContext } from '../log';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import {
   DeveloperNotificationSchema,
@@ -145,6 +145,7 @@ async function dispatch(deps: ApplyPlayNotificationDeps, n: DeveloperNotificatio
 async function finishUnfinished(deps: ApplyPlayNotificationDeps, n: DeveloperNotification): Promise<void> {
   const ref = refOf(n);
   const record = ref && (await deps.store.getPurchase(playPurchaseId(ref.token)));
+  logContext.setUser(record?.uid);
   if (ref && record?.syncError && record.uid) await finishOrThrow(deps, ref.token, record, record);
 }
 

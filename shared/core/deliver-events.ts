@@ -1,4 +1,4 @@
-import { log } from '../log';
+import { log, logContext } from '../log';
 import { claimUnchanged, entitlementClaim, mergeClaims, type ClaimSource } from '../model/entitlement-claims';
 
 /**
@@ -54,7 +54,12 @@ export interface DeliveryReport {
   left: number;
 }
 
-export async function deliverUser(deps: DeliveryDeps, uid: string): Promise<DeliveryReport> {
+/** Logged with the user's uidHash (in its own scope: a sweep delivers for many users). */
+export function deliverUser(deps: DeliveryDeps, uid: string): Promise<DeliveryReport> {
+  return logContext.withUser(uid, () => deliverUserNow(deps, uid));
+}
+
+async function deliverUserNow(deps: DeliveryDeps, uid: string): Promise<DeliveryReport> {
   const pending = await deps.outbox.pendingFor(uid);
   const report: DeliveryReport = { published: 0, claims: 'none', left: 0 };
   if (pending.length === 0) return report;
@@ -99,12 +104,12 @@ async function refreshClaims(deps: DeliveryDeps, c: { key: string; account: Clai
       const claim = entitlementClaim(await deps.outbox.entitlementsOf(uid), now);
       const existing = await c.account.read(uid);
       if (existing === null) {
-        log('WARNING', 'entitlements claim not set: Firebase Auth has no such user', { uid });
+        log('WARNING', 'entitlements claim not set: Firebase Auth has no such user');
         return 'no_user';
       }
       if (!claimUnchanged(existing, c.key, claim)) {
         const { claims, dropped } = mergeClaims(existing, c.key, claim);
-        if (dropped.length > 0) log('WARNING', 'entitlements claim trimmed to fit 1000 bytes of custom claims', { uid, dropped });
+        if (dropped.length > 0) log('WARNING', 'entitlements claim trimmed to fit 1000 bytes of custom claims', { dropped });
         await c.account.write(uid, claims);
         outcome = 'refreshed';
       }
@@ -113,7 +118,7 @@ async function refreshClaims(deps: DeliveryDeps, c: { key: string; account: Clai
     }
     return outcome;
   } catch (err) {
-    log('WARNING', 'entitlements claim not refreshed; it stays pending', { uid, error: String((err as Error).message ?? err) });
+    log('WARNING', 'entitlements claim not refreshed; it stays pending', { error: String((err as Error).message ?? err) });
     return 'failed';
   }
 }

@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError } from '../errors';
 import { obfuscatedAccountIdFor, playPurchaseId } from '../ids';
-import { fingerprint, log } from '../log';
+import { fingerprint, log, logContext } from '../log';
 import type { PurchaseKind, PurchaseSnapshot } from '../model/purchase';
 import type { PlayPurchases, PurchaseRef } from '../play/client';
 import type { PurchaseChange, PurchaseEvent, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
@@ -45,15 +45,18 @@ export async function writeRead(
   const purchaseId = playPurchaseId(ref.token);
   const relatedId = relatedPurchaseId(snapshot);
   let stale = false;
+  let owner: string | null | undefined;
   const { duplicate, result } = await deps.store.applyPurchaseEvent(event, { purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
+    owner = current?.uid;
     if (current?.storeReadAt && current.storeReadAt > readAt) {
       stale = true;
       return null;
     }
-    const uid = current?.uid ?? ownerNamedBy(related, snapshot);
+    const uid = (owner = current?.uid ?? ownerNamedBy(related, snapshot));
     const { packageName, token } = ref;
     return planPlayChange({ purchaseId, uid, packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, token, ...(voided ? { voided } : {}) });
   });
+  logContext.setUser(owner);
   log('INFO', 'Play purchase refreshed', { purchase: purchaseId.slice(0, 12), token: fingerprint(ref.token), type: event.type, state: snapshot.state, duplicate, stale });
   if (result) await finishOrThrow(deps, ref.token, result.purchase, snapshot);
   return duplicate ? 'duplicate' : stale ? 'stale' : 'applied';
@@ -130,9 +133,12 @@ async function readEither(deps: PlayRefreshDeps, ref: PurchaseRef, kind: Purchas
 async function revokeUnknown(deps: PlayRefreshDeps, v: PlayVoidInput, event: PurchaseEvent, kind: PurchaseKind): Promise<RefreshOutcome> {
   const purchaseId = playPurchaseId(v.purchaseToken);
   const now = deps.now();
-  const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current: PurchaseRecord | null): PurchaseChange =>
-    planRevoke({ purchaseId, platform: 'google_play', packageName: v.packageName, kind, orderId: v.orderId, now, current }),
-  );
+  let owner: string | null | undefined;
+  const { duplicate } = await deps.store.applyPurchaseEvent(event, { purchaseId }, (current: PurchaseRecord | null): PurchaseChange => {
+    owner = current?.uid;
+    return planRevoke({ purchaseId, platform: 'google_play', packageName: v.packageName, kind, orderId: v.orderId, now, current });
+  });
+  logContext.setUser(owner);
   log('INFO', 'voided purchase unknown to Play recorded revoked', { purchase: purchaseId.slice(0, 12), duplicate });
   return duplicate ? 'duplicate' : 'applied';
 }

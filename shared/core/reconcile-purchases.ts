@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DomainError, isDomainError, toDomainError } from '../errors';
-import { log } from '../log';
+import { log, logContext, withLogScope } from '../log';
 import type { PlayPurchases } from '../play/client';
 import type { SignedEnvironment } from '../app-store/transaction';
 import type { VoidedPurchase } from '../play/resources';
@@ -228,7 +228,7 @@ async function applyListedVoid(ctx: StepContext, packageName: string, v: VoidedP
   };
   try {
     const input = { packageName, purchaseToken: v.purchaseToken, orderId: v.orderId ?? null, kind: null, full: v.voidedQuantity === undefined };
-    const outcome = await applyPlayVoid(deps, input, event);
+    const outcome = await withLogScope(() => applyPlayVoid(deps, input, event)); // its owner's uidHash on its lines only
     if (outcome === 'duplicate') r.duplicates++;
     else r.applied++;
     changed(ctx, sha256(v.purchaseToken));
@@ -274,6 +274,7 @@ async function sweepUnfinished(ctx: StepContext, r: StepReport): Promise<void> {
       continue;
     }
     await perPurchase(r, async () => {
+      logContext.setUser(p.uid);
       const finished = await finishAtPlay(deps, token, p, p);
       if (finished.error !== undefined) throw finished.error;
       changed(ctx, p.id);
@@ -290,7 +291,7 @@ async function replayDeadLetters(ctx: StepContext, r: StepReport): Promise<void>
     r.examined++;
     const at = deps.now();
     try {
-      const outcome = await replayPlayNotification(deps, letter.replay);
+      const outcome = await withLogScope(() => replayPlayNotification(deps, letter.replay));
       await deps.reconcile.markReplayed(letter.id, { resolved: true, result: outcome, at });
       r.applied++;
     } catch (e) {
@@ -342,7 +343,7 @@ async function sweepApple(ctx: StepContext, sweep: AppleSweep, environment: Sign
 /** One purchase of a step: a permanent failure is counted and the step goes on; a transient one stops it. */
 async function perPurchase(r: StepReport, work: () => Promise<string>): Promise<void> {
   try {
-    const outcome = await work();
+    const outcome = await withLogScope(work); // the purchase owner's uidHash stays on its own lines
     if (outcome === 'duplicate') r.duplicates++;
     else if (outcome === 'applied') r.applied++;
     else r.skipped++;

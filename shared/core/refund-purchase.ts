@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog';
 import { DomainError, isDomainError, toDomainError } from '../errors';
 import { playPurchaseId } from '../ids';
-import { log } from '../log';
+import { log, logContext } from '../log';
 import type { CancellationType, PlayPurchases, PurchaseRef, RefundPreference } from '../play/client';
 import { ProductPurchaseState, SubscriptionState } from '../play/resources';
 import type { AuditEntry, LedgerRequest, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
@@ -200,6 +200,7 @@ interface Target {
 
 async function planOnPurchase(deps: RefundDeps, req: PurchaseActionRequest, purchaseId: string): Promise<Op> {
   const record = await deps.store.getPurchase(purchaseId);
+  logContext.setUser(record?.uid);
   if (!record && (await deps.store.getPurchase(sha256(`app_store:${req.purchaseToken}`)))) throw appleRefusal();
   if (record?.platform === 'app_store') throw appleRefusal();
 

@@ -1,4 +1,5 @@
 import type { EventPublisher } from '../core/deliver-events';
+import { timed } from '../log';
 import { countCall } from '../metrics';
 
 /**
@@ -30,7 +31,7 @@ export function createPubSubPublisher(o: { projectId: string; topic: string; tim
         timer = setTimeout(() => reject(new Error(`Pub/Sub did not take the event within ${timeoutMs} ms`)), timeoutMs);
       });
       try {
-        await Promise.race([t.publishMessage({ data: Buffer.from(data), attributes, orderingKey }), late]);
+        await timed('pubsub', 'publish', () => Promise.race([t.publishMessage({ data: Buffer.from(data), attributes, orderingKey }), late]));
       } catch (e) {
         t.resumePublishing(orderingKey);
         throw e;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { androidpublisher, type androidpublisher_v3 } from '@googleapis/androidpublisher';
 import { GoogleAuth, JWT } from 'google-auth-library';
 import { DomainError, isDomainError } from '../errors';
-import { log } from '../log';
+import { log, timed } from '../log';
 import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
 import { createQuotaGate, parseRetryAfter, type QuotaGate } from './quota-gate';
@@ -245,7 +245,7 @@ export function createPlayClient(opts: PlayClientOptions): PlayPurchases {
     }
     countCall(`play:${what}`);
     try {
-      const result = await fn();
+      const result = await timed('play', what, fn, (e) => describe(e).status ?? 'no_response');
       gate.succeeded();
       return result;
     } catch (error) {

@@ -1,5 +1,6 @@
 import { Firestore, Timestamp, type DocumentReference, type DocumentSnapshot, type Transaction } from '@google-cloud/firestore';
 import { DomainError, isDomainError } from '../errors';
+import { timed } from '../log';
 import { countCall } from '../metrics';
 import { toEntitlementView, type EntitlementSource, type EntitlementView } from '../model/entitlements';
 import { deriveEntitlementEvents, type EntitlementEventDraft } from '../model/entitlement-events';
@@ -80,7 +81,7 @@ export const DEFAULT_TIMEOUT_MS = 15_000;
 export function withDeadline<T extends object>(store: T, timeoutMs: number): T {
   const bounded: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
-    bounded[name] = (...args: unknown[]) => {
+    bounded[name] = (...args: unknown[]) => timed('firestore', name, () => {
       const work = fn(...args);
       work.catch(() => undefined); // a failure after the deadline has nobody left to tell
       let timer: NodeJS.Timeout | undefined;
@@ -91,10 +92,13 @@ export function withDeadline<T extends object>(store: T, timeoutMs: number): T {
         );
       });
       return Promise.race([work, late]).finally(() => clearTimeout(timer));
-    };
+    }, firestoreStatus);
   }
   return bounded as unknown as T;
 }
+
+/** A failure named for the DEBUG line: our code (the deadline: upstream_unavailable) or the gRPC code. */
+const firestoreStatus = (e: unknown) => (isDomainError(e) ? e.code : ((e as { code?: unknown })?.code ?? 'error'));
 
 export function createFirestoreStore(db: Firestore, options: { timeoutMs?: number; events?: EventsOptions } = {}): PurchaseStore {
   const purchaseRef = (id: string) => db.collection(Collections.purchases).doc(id);

@@ -2,19 +2,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { instrumentEvent, instrumentHttp } from '../../functions/instrument';
 import { DomainError } from '../../shared/errors';
 import { countCall } from '../../shared/metrics';
+import { captureLogs } from '../helpers/capture-logs';
 
 /** One structured line per request, with trace, label, outcome and outbound calls. */
-function captureLogs() {
-  const lines: Record<string, any>[] = [];
-  const spy = (stream: NodeJS.WriteStream) =>
-    vi.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      return true;
-    });
-  spy(process.stdout);
-  spy(process.stderr);
-  return lines;
-}
 afterEach(() => vi.restoreAllMocks());
 
 const fakeReq = (headers: Record<string, string>) => ({ get: (h: string) => headers[h.toLowerCase()] }) as never;
@@ -45,7 +35,7 @@ describe('instrumentHttp', () => {
     expect(typeof line.latencyMs).toBe('number');
   });
 
-  it('maps a thrown error through sendError and logs its code; unexpected errors get one ERROR line', async () => {
+  it('maps a thrown error through sendError and logs its code and severity; unexpected errors get their stack once', async () => {
     const lines = captureLogs();
     const sent: number[] = [];
     const fail = (e: Error) =>
@@ -57,17 +47,18 @@ describe('instrumentHttp', () => {
     await fail(new Error('boom'))(fakeReq({}), {} as never);
     expect(sent).toEqual([404, 500]);
     expect(lines.filter((l) => l.message === 'f').map((l) => l.code)).toEqual(['purchase_not_found', 'internal']);
-    expect(lines.filter((l) => l.severity === 'ERROR')).toHaveLength(1);
+    expect(lines.filter((l) => l.message === 'f').map((l) => l.severity)).toEqual(['WARNING', 'ERROR']);
+    expect(lines.filter((l) => l.message === 'f failed')).toHaveLength(1); // the stack, once
   });
 });
 
 describe('instrumentEvent', () => {
-  it('rethrows so the event is retried, after logging a warning', async () => {
+  it('rethrows so the event is retried, after logging an error (a retry is our 5xx)', async () => {
     const lines = captureLogs();
     const handler = instrumentEvent('playRtdn', async () => {
       throw new DomainError('upstream_unavailable', 'later');
     });
     await expect(handler({ id: 'e1' } as never)).rejects.toThrow('later');
-    expect(lines.find((l) => l.severity === 'WARNING')).toMatchObject({ code: 'upstream_unavailable', eventId: 'e1' });
+    expect(lines.find((l) => l.message === 'playRtdn will be retried')).toMatchObject({ severity: 'ERROR', code: 'upstream_unavailable', eventId: 'e1' });
   });
 });

@@ -169,8 +169,9 @@ export async function spawnInstance(o: SpawnOptions): Promise<Instance> {
   const proc = spawnGroup(target, process.execPath, args, {
     cwd: ROOT,
     env,
-    onLine(line, stream) {
-      if (stream !== 'stdout' || !line.startsWith('{')) return;
+    onLine(line) {
+      // request lines of refusals and failures are WARNING/ERROR, written to stderr
+      if (!line.startsWith('{')) return;
       try {
         const j = JSON.parse(line) as LogLine;
         if (j.message === 'serving' && Number.isNaN(listeningMs)) listeningMs = performance.now() - started;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { emulatorIdToken } from '../../test/helpers/id-tokens';
 import { startFirestoreEmulator, startPubSubEmulator, type RunningEmulator } from '../emulators/gcloud';
-import { encodeNotification, startPlaySimulator, type PlaySimulator } from '../play-simulator';
+import { describeNotification, encodeNotification, startPlaySimulator, type PlaySimulator } from '../play-simulator';
 import { reconcileOnce, type StackHosts } from '../reconcile/reconcile';
 import {
   DIST,
@@ -144,9 +144,9 @@ class Stack {
         const data = Buffer.from(encodeNotification(n));
         if (this.topic && !this.stopping) {
           const id = await this.topic.publishMessage({ data });
-          if (this.echo) say(`[play-sim] RTDN published to ${RTDN_TOPIC} (message ${id}): ${data.toString().slice(0, 200)}`);
+          if (this.echo) say(`[play-sim] RTDN published to ${RTDN_TOPIC} (message ${id}): ${describeNotification(n).slice(0, 200)}`);
         } else if (this.echo) {
-          say(`[play-sim] RTDN (no Pub/Sub running): ${data.toString().slice(0, 200)}`);
+          say(`[play-sim] RTDN (no Pub/Sub running): ${describeNotification(n).slice(0, 200)}`);
         }
       },
     }));

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodeNotification, startPlaySimulator } from './index';
+import { describeNotification, startPlaySimulator } from './index';
 
 const USAGE = `Usage: tsx tools/play-simulator/cli.ts [--port 8090] [--host 127.0.0.1] [--key-out key.json] [--quiet]
 
 Serves the Google Play Developer API (androidpublisher v3), its OAuth token endpoint and a control
-API under /_sim/. Notifications (RTDN) are printed as JSON lines prefixed "RTDN " unless --quiet.`;
+API under /_sim/. Notifications (RTDN) are printed as JSON lines prefixed "RTDN " unless --quiet
+(tokens as sha256:<fingerprint>, as the functions log them; GET /_sim/notifications has them in full).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     port,
     host: values.host,
     onNotification: (n) => {
-      if (!values.quiet) console.log(`RTDN ${encodeNotification(n)}`);
+      if (!values.quiet) console.log(`RTDN ${describeNotification(n)}`);
     },
   });
   const keyPath = values['key-out'] ? resolve(values['key-out']) : undefined;

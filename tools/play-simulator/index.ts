@@ -7,7 +7,7 @@ import { createSimServer } from './server';
 import { Simulator } from './sim';
 import type { OutgoingNotification, PlaySimulatorOptions, ServiceAccountKey, SimPurchase, SimStats } from './types';
 
-export { encodeNotification } from './notifications';
+export { describeNotification, encodeNotification } from './notifications';
 export { TRANSITION_NAMES } from './schemas';
 export type { CreatePurchaseInput, FaultSpecInput, TransitionArgs, TransitionName } from './schemas';
 export type * from './types';

@@ -1,3 +1,4 @@
+import { fingerprint } from '../../shared/log';
 import type { RefundReview } from './model';
 import type { DeveloperNotification, OutgoingNotification } from './types';
 
@@ -61,4 +62,16 @@ export function refundReviewNotification(packageName: string, review: RefundRevi
 /** The Pub/Sub `data` text for a notification: strings verbatim (possibly malformed on purpose), else JSON. */
 export function encodeNotification(n: OutgoingNotification): string {
   return typeof n === 'string' ? n : JSON.stringify(n);
+}
+
+/** Token fields of a notification, as the product's dead letters show them. */
+const TOKEN_FIELDS = new Set(['purchaseToken', 'pendingRefundToken', 'linkedPurchaseToken']);
+
+/**
+ * A notification fit for a terminal: tokens replaced by `sha256:` + their log fingerprint (what the
+ * functions log), so nothing printed can be replayed and lines still match the functions' own.
+ */
+export function describeNotification(n: OutgoingNotification): string {
+  if (typeof n === 'string') return `(raw, ${n.length} characters: sha256:${fingerprint(n)})`;
+  return JSON.stringify(n, (k, v: unknown) => (TOKEN_FIELDS.has(k) && typeof v === 'string' ? `sha256:${fingerprint(v)}` : v));
 }
