@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
+import type { RestorePolicy } from './core/plan-transfer';
 import { parseLicenseKeys } from './play/signature';
 
 /**
@@ -36,6 +37,10 @@ export interface Config {
   apple: AppleConfig | null;
   /** Pub/Sub topic (in projectId) of the entitlement events; null = no events. */
   eventsTopic: string | null;
+  /** A purchase owned by another user: refused (409) or moved to the verifying user. */
+  restorePolicy: RestorePolicy;
+  /** Transfers of one purchase allowed per 30 days under `transfer`. */
+  restoreTransferLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +77,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')
     .optional(),
+  RESTORE_POLICY: z.enum(['refuse', 'transfer'], 'must be "refuse" or "transfer"').default('refuse'),
+  RESTORE_TRANSFER_LIMIT: z.coerce.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1').max(1000).default(3),
 });
 
 
@@ -126,6 +133,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileVoidedPageSize: e.RECONCILE_VOIDED_PAGE_SIZE,
     apple,
     eventsTopic: e.ENTITLEMENT_EVENTS_TOPIC ?? null,
+    restorePolicy: e.RESTORE_POLICY,
+    restoreTransferLimit: e.RESTORE_TRANSFER_LIMIT,
   };
 }
 

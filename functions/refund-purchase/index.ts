@@ -16,7 +16,11 @@ export function refundPurchaseHandler(rt: () => Runtime) {
     const { idTokens, config, play, store, now } = rt();
     const admin = requireAdmin(await idTokens.verify(parseBearer(req.get('authorization'))), config.adminClaim);
     const request = parseWith(RefundPurchaseRequestSchema, data);
-    const result = await refundPurchase({ catalog: config.catalog, packageNames: config.packageNames, play, store, now }, admin, request);
+    const result = await refundPurchase(
+      { catalog: config.catalog, packageNames: config.packageNames, play, store, now, transferLimit: config.restoreTransferLimit },
+      admin,
+      request,
+    );
     sendCallableResult(res, result);
     return { status: 200, action: request.action, repeated: result.repeated };
   };
