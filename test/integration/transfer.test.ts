@@ -188,6 +188,19 @@ describe('RESTORE_POLICY=transfer, App Store', () => {
     expect(await audits(s.purchaseId(p.originalTransactionId))).toMatchObject([{ from: a, to: b, platform: 'app_store' }]);
   });
 
+  it('an admin moves an Apple purchase by its purchaseId (the bundle id as packageName)', async () => {
+    const [a, b] = [newUid(), newUid()];
+    const { purchase: p } = await s.apple.buy({ kind: 'subscription', productId: 'com.example.app.premium.monthly', notify: false });
+    expect((await s.verify({ signedTransaction: await s.apple.signTransaction(p.originalTransactionId) }, a)).status).toBe(200);
+    const id = s.purchaseId(p.originalTransactionId);
+    const res = await callAdmin({ action: 'transfer', packageName: s.apple.bundleId, purchaseId: id, toUid: b, reason: 'family account change' });
+    expect(res.json.result).toMatchObject({ status: 'transferred', from: a, to: b, purchaseId: id });
+    expect(await s.entitlement(a, 'premium')).toBeUndefined();
+    expect(await s.entitlement(b, 'premium')).toMatchObject({ active: true });
+    const wrong = await callAdmin({ action: 'transfer', packageName: 'com.example.other', purchaseId: id, toUid: a, reason: 'wrong package' });
+    expect(wrong.json.error.status).toBe('INVALID_ARGUMENT');
+  });
+
   it('an appAccountToken naming the owner stays 403', async () => {
     const [a, b] = [newUid(), newUid()];
     const { purchase: p } = await s.apple.buy({ kind: 'subscription', productId: 'com.example.app.premium.monthly', notify: false, appAccountToken: s.appAccountTokenFor(a) });
