@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
 import { userLogSettingsFrom, type UserLogSettings } from './log';
+import type { RestorePolicy } from './core/plan-transfer';
 import { parseLicenseKeys } from './play/signature';
 
 /**
@@ -43,6 +44,10 @@ export interface Config {
   authEmulatorHost: string | null;
   /** How log lines name users: the uidHash key (LOG_HASH_KEY, else the project id) and LOG_USER_IDS. */
   userLogs: UserLogSettings;
+  /** A purchase owned by another user: refused (409) or moved to the verifying user. */
+  restorePolicy: RestorePolicy;
+  /** Transfers of one purchase allowed per 30 days under `transfer`. */
+  restoreTransferLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +94,8 @@ const EnvSchema = z.object({
     .optional(),
   LOG_HASH_KEY: z.string().min(16, 'must be at least 16 characters (a random secret; unset = the project id)').optional(),
   LOG_USER_IDS: z.enum(['true', 'false']).default('false'),
+  RESTORE_POLICY: z.enum(['refuse', 'transfer'], 'must be "refuse" or "transfer"').default('refuse'),
+  RESTORE_TRANSFER_LIMIT: z.coerce.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1').max(1000).default(3),
 });
 
 
@@ -149,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimsKey: e.ENTITLEMENT_CLAIMS_KEY ?? null,
     authEmulatorHost: e.FIREBASE_AUTH_EMULATOR_HOST ?? null,
     userLogs: userLogSettingsFrom(env),
+    restorePolicy: e.RESTORE_POLICY,
+    restoreTransferLimit: e.RESTORE_TRANSFER_LIMIT,
   };
 }
 

@@ -26,6 +26,7 @@ const ERRORS = {
   purchase_not_found: { http: 404, callable: 'NOT_FOUND' },
   method_not_allowed: { http: 405, callable: 'INVALID_ARGUMENT' },
   purchase_claimed: { http: 409, callable: 'ALREADY_EXISTS' },
+  transfer_limit_reached: { http: 409, callable: 'FAILED_PRECONDITION' },
   purchase_pending: { http: 409, callable: 'FAILED_PRECONDITION' },
   purchase_canceled: { http: 410, callable: 'FAILED_PRECONDITION' },
   failed_precondition: { http: 400, callable: 'FAILED_PRECONDITION' },

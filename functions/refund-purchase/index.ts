@@ -19,7 +19,11 @@ export function refundPurchaseHandler(rt: () => Runtime) {
     logContext.setAdmin(user.uid);
     const admin = requireAdmin(user, config.adminClaim);
     const request = parseWith(RefundPurchaseRequestSchema, data);
-    const result = await refundPurchase({ catalog: config.catalog, packageNames: config.packageNames, play, store, now }, admin, request);
+    const result = await refundPurchase(
+      { catalog: config.catalog, packageNames: config.packageNames, play, store, now, transferLimit: config.restoreTransferLimit },
+      admin,
+      request,
+    );
     sendCallableResult(res, result);
     return { status: 200, action: request.action, repeated: result.repeated };
   };

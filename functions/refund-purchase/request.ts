@@ -45,5 +45,19 @@ const ReviewRefundSchema = z
   })
   .refine((r) => r.pendingRefundToken === undefined || r.orderId !== undefined, { message: 'pendingRefundToken needs orderId', path: ['orderId'] });
 
-export const RefundPurchaseRequestSchema = z.discriminatedUnion('action', [PurchaseActionSchema, ReviewRefundSchema]);
+/** Moves a purchase to another user (no store call): by its Play token, or by its purchases/{id} (either store). */
+const TransferSchema = z
+  .strictObject({
+    ...common,
+    action: z.literal('transfer'),
+    toUid: z.string().min(1).max(128).regex(/^[^/]+$/, 'a Firebase uid (no "/")'),
+    purchaseToken: z.string().min(1).max(4096).regex(/^[A-Za-z0-9._:-]+$/, 'a purchase token has only letters, digits and . _ : -').optional(),
+    purchaseId: z.string().regex(/^[0-9a-f]{64}$/, 'a purchases/{id}: 64 lowercase hex characters').optional(),
+  })
+  .refine((r) => (r.purchaseToken === undefined) !== (r.purchaseId === undefined), {
+    message: 'give purchaseToken (Play) or purchaseId (either store), not both',
+    path: ['purchaseToken'],
+  });
+
+export const RefundPurchaseRequestSchema = z.discriminatedUnion('action', [PurchaseActionSchema, ReviewRefundSchema, TransferSchema]);
 export type RefundPurchaseRequest = z.infer<typeof RefundPurchaseRequestSchema>;

@@ -19,9 +19,10 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
     refuseCallableShape(body);
     refuseOrderIdAsToken(body);
     const request = parseWith(VerifyPurchaseRequestSchema, body);
+    const restore = { policy: config.restorePolicy, limit: config.restoreTransferLimit };
     const result =
       request.platform === 'app_store'
-        ? await verifyAppStorePurchase({ catalog: config.catalog, appStore, store, now }, user.uid, request)
+        ? await verifyAppStorePurchase({ catalog: config.catalog, appStore, store, now, restore }, user.uid, request)
         : await verifyPlayPurchase(
             {
               catalog: config.catalog,
@@ -31,6 +32,7 @@ export function verifyPurchaseHandler(rt: () => Runtime) {
               store,
               now,
               trustStoredState: config.playTrustStoredState ? { marginMs: config.playTrustMarginMs } : undefined,
+              restore,
             },
             user.uid,
             request,

@@ -63,6 +63,9 @@ export function planClaim(i: ClaimInput): PurchaseChange {
     supersededBy: i.current?.supersededBy ?? null,
     linkedPurchaseId: i.linkedPurchaseId,
     storeReadAt: i.readAt ?? i.now,
+    accountBinding: i.snapshot.obfuscatedAccountId ?? i.snapshot.expiredAccountId ?? i.current?.accountBinding ?? null,
+    ...(i.current?.transfers ? { transfers: i.current.transfers } : {}),
+    ...(i.current?.lastTransfer ? { lastTransfer: i.current.lastTransfer } : {}),
     createdAt: i.current?.createdAt ?? i.now,
     updatedAt: i.now,
   };

@@ -6,6 +6,7 @@ import { log, logContext } from '../log';
 import type { CancellationType, PlayPurchases, PurchaseRef, RefundPreference } from '../play/client';
 import { ProductPurchaseState, SubscriptionState } from '../play/resources';
 import type { AuditEntry, LedgerRequest, PurchaseRecord, PurchaseStore } from '../store/purchase-record';
+import { transferPurchase, type TransferRequest as TransferCore, type TransferResult } from './admin-transfer';
 import { refreshFromPlay } from './play-refresh';
 import { planRevoke } from './plan-revoke';
 
@@ -17,6 +18,8 @@ export interface RefundDeps {
   now: () => Date;
   /** How long concurrent repeats wait for the first attempt's result. */
   waitForOtherAttemptMs?: number;
+  /** RESTORE_TRANSFER_LIMIT: admins may pass it (audited as overLimit). */
+  transferLimit?: number;
 }
 
 export type PurchaseAction = 'revoke' | 'refund' | 'cancel';
@@ -47,7 +50,13 @@ export interface ReviewRefundRequest extends RequestBase {
   sampleContentProvided?: boolean | undefined;
 }
 
-export type RefundRequest = PurchaseActionRequest | ReviewRefundRequest;
+/** Moves a purchase (by its Play token, or by its purchases/{id} for either store) to `toUid`. */
+export interface TransferRequest extends TransferCore {
+  purchaseToken?: string | undefined;
+  purchaseId?: string | undefined;
+}
+
+export type RefundRequest = PurchaseActionRequest | ReviewRefundRequest | TransferRequest;
 
 /** What an action did; the result adds when and whether it repeats an earlier answer. */
 interface Outcome {
@@ -98,8 +107,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  * audited. The ledger entry is two-phase: once Play has done it, any later attempt finishes the local
  * step without calling Play again; an attempt whose answer from Play was lost is resolved from Play's state.
  */
-export async function refundPurchase(deps: RefundDeps, admin: AuditEntry['actor'], req: RefundRequest): Promise<RefundResult> {
-  const purchaseId = req.action === 'review_refund' ? null : playPurchaseId(req.purchaseToken);
+export async function refundPurchase(deps: RefundDeps, admin: AuditEntry['actor'], req: RefundRequest): Promise<RefundResult | TransferResult> {
+  const purchaseId = req.action === 'review_refund' ? null : req.action === 'transfer' ? transferTarget(req) : playPurchaseId(req.purchaseToken);
   const audit = (outcome: AuditEntry['outcome'], extra: Pick<AuditEntry, 'result' | 'error'>) =>
     deps.store.recordAudit({
       actor: admin,
@@ -112,6 +121,11 @@ export async function refundPurchase(deps: RefundDeps, admin: AuditEntry['actor'
       ...extra,
     });
   try {
+    if (req.action === 'transfer') {
+      const result = await transferPurchase({ ...deps, limit: deps.transferLimit ?? 3 }, admin, purchaseId!, req);
+      await audit(result.repeated ? 'repeated' : 'ok', { result });
+      return result;
+    }
     if (!deps.packageNames.has(req.packageName)) {
       throw new DomainError('package_not_allowed', `Package "${req.packageName}" is not served by this deployment.`);
     }
@@ -128,6 +142,8 @@ export async function refundPurchase(deps: RefundDeps, admin: AuditEntry['actor'
     throw e;
   }
 }
+
+const transferTarget = (req: TransferRequest): string => req.purchaseId ?? playPurchaseId(req.purchaseToken ?? '');
 
 async function carryOut(deps: RefundDeps, op: Op): Promise<RefundResult> {
   const claim = await deps.store.claimLedgerEntry(op.ledgerId, op.request, deps.now(), STALE_ATTEMPT_MS);

@@ -11,6 +11,7 @@ import { EntitlementOverride } from '../model/entitlements';
 import { isCanceledBeforeUse } from '../model/purchase';
 import type { PurchaseStore } from '../store/purchase-record';
 import { isAboutPastTransaction, isOlderThanStored, planAppStoreChange, storedAppStorePurchase } from './plan-app-store-change';
+import { planTransfer, transferRefusal, withTransfer, type RestoreOptions } from './plan-transfer';
 import type { VerifyResult } from './verify-result';
 
 export interface VerifyAppStoreDeps {
@@ -19,6 +20,8 @@ export interface VerifyAppStoreDeps {
   appStore: AppStore | null;
   store: PurchaseStore;
   now: () => Date;
+  /** RESTORE_POLICY and RESTORE_TRANSFER_LIMIT (default: refuse). */
+  restore?: RestoreOptions | undefined;
 }
 
 /** Exactly one of signedTransaction, transactionId, receipt (the request schema enforces it). */
@@ -52,21 +55,23 @@ export async function verifyAppStorePurchase(deps: VerifyAppStoreDeps, uid: stri
   const now = deps.now();
   const fresh = fromAppStore(state, latestProduct, now, windows);
   const purchaseId = appStorePurchaseId(state.transaction, product.type === 'consumable');
+  const restore = deps.restore ?? { policy: 'refuse', limit: 3 };
 
   let applied: AppStorePurchase = fresh;
   const result = await deps.store.commitPurchaseChange({ purchaseId }, (current) => {
-    if (current?.uid && current.uid !== uid) {
-      throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
-    }
+    // Owned by another user: refused, or (RESTORE_POLICY=transfer) moved to this one, within the limit.
+    const move = planTransfer({ ...restore, owner: current?.uid ?? null, uid, history: current?.transfers ?? [], now, consumable: current?.productType === 'consumable' });
+    if (move.kind === 'refuse') throw transferRefusal(move, restore.limit);
     // A notification already stored newer news (e.g. a refund after this JWS was signed), or the JWS is
     // an older transaction of the subscription than the newest stored (an old renewal): keep what is stored.
     const stale = current !== null && (isOlderThanStored(fresh, current) || isAboutPastTransaction(fresh, current));
     applied = stale ? storedAppStorePurchase(current) : fresh;
     const appliedProduct = stale ? (deps.catalog.products[current.productId] ?? latestProduct) : latestProduct;
     // A refunded one-time purchase is claimed by nobody; its owner's record is updated so access ends.
-    if (isCanceledBeforeUse(applied.snapshot) && !current?.uid) throw refunded();
+    if (isCanceledBeforeUse(applied.snapshot) && (!current?.uid || move.kind === 'transfer')) throw refunded();
     const change = planAppStoreChange({ purchaseId, uid, bundleId: apple.bundleId, product: appliedProduct, apple: applied, now, current });
-    return { ...change, token: appStoreKey(state.transaction, product.type === 'consumable') };
+    const planned = { ...change, token: appStoreKey(state.transaction, product.type === 'consumable') };
+    return move.kind === 'transfer' ? withTransfer(planned, move, { actor: { uid: 'restore' }, overLimit: false }) : planned;
   });
   if (isCanceledBeforeUse(applied.snapshot)) throw refunded();
 

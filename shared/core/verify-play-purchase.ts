@@ -11,6 +11,7 @@ import { checkSignedPurchase } from '../play/signature';
 import type { CommitResult, PurchaseRecord, PurchaseStore, UserView } from '../store/purchase-record';
 import { finishAtPlay, type StoreFinish } from './finish-at-play';
 import { planPlayChange, relatedPurchaseId } from './plan-play-change';
+import { planTransfer, transferRefusal, withTransfer, type RestoreOptions } from './plan-transfer';
 import { readPlayPurchase, type PlayRead } from './read-play-purchase';
 import type { VerifyResult } from './verify-result';
 
@@ -23,6 +24,8 @@ export interface VerifyPlayDeps {
   now: () => Date;
   /** Answer an owner's repeat verification from Firestore while the stored state holds (0 Play calls). */
   trustStoredState?: { marginMs: number } | undefined;
+  /** RESTORE_POLICY and RESTORE_TRANSFER_LIMIT (default: refuse). */
+  restore?: RestoreOptions | undefined;
 }
 
 export interface VerifyPlayRequest {
@@ -94,21 +97,23 @@ async function claim(deps: VerifyPlayDeps, uid: string, req: VerifyPlayRequest, 
   const relatedId = relatedPurchaseId(snapshot);
   const canceled = isCanceledBeforeUse(snapshot);
   const now = deps.now();
+  const restore = deps.restore ?? { policy: 'refuse', limit: 3 };
 
   const committed: CommitResult = await deps.store.commitPurchaseChange({ purchaseId, linkedPurchaseId: relatedId }, (current, related) => {
-    if (current?.uid && current.uid !== uid) {
-      throw new DomainError('purchase_claimed', 'This purchase already belongs to another user.');
-    }
+    // Owned by another user: refused, or (RESTORE_POLICY=transfer) moved to this one, within the limit.
+    const move = planTransfer({ ...restore, owner: current?.uid ?? null, uid, history: current?.transfers ?? [], now, consumable: current?.productType === 'consumable' });
+    if (move.kind === 'refuse') throw transferRefusal(move, restore.limit);
     // Without an account binding, the purchase this one replaces (or follows) decides who owns it.
-    if (related?.uid && related.uid !== uid && accountId === null) {
+    if (!current?.uid && related?.uid && related.uid !== uid && accountId === null) {
       throw new DomainError('purchase_claimed', 'This subscription replaces one that belongs to another user.');
     }
-    // A canceled purchase is claimed by nobody; its owner's record is updated so access ends.
-    if (canceled && !current?.uid) throw canceledError(snapshot);
+    // A canceled purchase is claimed by nobody (nor moved); its owner's record is updated so access ends.
+    if (canceled && (!current?.uid || move.kind === 'transfer')) throw canceledError(snapshot);
     // Whoever owns the record, a read that started before the stored one never overwrites it.
     if (current?.storeReadAt && current.storeReadAt > readAt) throw new StaleRead();
     const token = req.purchaseToken;
-    return planPlayChange({ purchaseId, uid, packageName: req.packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, token });
+    const change = planPlayChange({ purchaseId, uid, packageName: req.packageName, catalog: deps.catalog, snapshot, readAt, now, current, related, token });
+    return move.kind === 'transfer' ? withTransfer(change, move, { actor: { uid: 'restore' }, overLimit: false }) : change;
   });
   if (canceled) throw canceledError(snapshot);
 

@@ -14,6 +14,7 @@ import {
   type PurchaseStore,
   type RefundReviewToken,
   type StoreSyncUpdate,
+  type TransferNote,
   type UserView,
 } from './purchase-record';
 
@@ -366,6 +367,12 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
       for (const id of Object.keys(record.entitlements)) ids.add(id);
       for (const id of Object.keys(previous?.entitlements ?? {})) ids.add(id);
       wanted.set(record.uid, ids);
+      // a transfer: the previous owner's documents lose this purchase's sources at once
+      if (previous?.uid && previous.uid !== record.uid) {
+        const theirs = wanted.get(previous.uid) ?? new Set<string>();
+        for (const id of Object.keys(previous.entitlements)) theirs.add(id);
+        wanted.set(previous.uid, theirs);
+      }
     }
     const entitlementDocs = new Map<string, Record<string, EntitlementSource>>();
     for (const [uid, ids] of wanted) {
@@ -400,6 +407,9 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
         else delete sources[record.id];
         entitlementDocs.set(`${record.uid}/${id}`, sources);
       }
+      if (previous?.uid && previous.uid !== record.uid) {
+        for (const id of Object.keys(previous.entitlements)) delete entitlementDocs.get(`${previous.uid}/${id}`)?.[record.id];
+      }
     }
     const views: Record<string, EntitlementView> = {};
     for (const [key, sources] of entitlementDocs) {
@@ -424,9 +434,30 @@ export function createFirestoreStore(db: Firestore, options: { timeoutMs?: numbe
       tx.set(db.collection(Collections.entitlementEvents).doc(event.id), outboxDocument({ ...event, sequence }, options.events!, now));
     }
     for (const [uid, eventSequence] of sequences) tx.set(userRef(uid), { eventSequence }, { merge: true });
+    if (change.transfer) tx.set(db.collection(Collections.auditLog).doc(), transferAudit(change.purchase, change.transfer));
     const result: CommitResult = { purchase: change.purchase, entitlements: views, balances };
     return sequences.size > 0 ? withAffectedUsers(result, [...sequences.keys()]) : result;
   }
+}
+
+/** The auditLog entry of a move between users, written with the move. */
+function transferAudit(record: PurchaseRecord, t: TransferNote) {
+  return {
+    action: 'purchase_transferred',
+    actor: t.actor,
+    purchaseId: record.id,
+    platform: record.platform,
+    packageName: record.packageName,
+    productId: record.productId,
+    from: t.from,
+    to: t.to,
+    transfersInWindow: t.transfersInWindow,
+    overLimit: t.overLimit,
+    reason: t.reason ?? null,
+    ledgerId: t.ledgerId ?? null,
+    outcome: 'ok',
+    at: t.at,
+  };
 }
 
 /** Notifications and admin actions whose change of access is a revocation (not a plain expiry). */

@@ -49,6 +49,12 @@ export interface PurchaseRecord {
   needsFinish?: boolean;
   /** The store's token is kept (server-only, `purchaseTokens`) so the sweep can re-read the purchase. */
   hasToken?: boolean;
+  /** The app's account binding as the store reported it (obfuscatedExternalAccountId / appAccountToken), if any. */
+  accountBinding?: string | null;
+  /** When the purchase moved between users within the last 30 days (restore/transfer policy). */
+  transfers?: Date[];
+  /** The latest move between users (an admin's carries its refundLedger id: a repeat finds its result). */
+  lastTransfer?: { from: string; to: string; at: Date; actor: string; ledgerId: string | null } | null;
   /** App Store only: granted through Family Sharing rather than bought by the owner. */
   familyShared?: boolean;
   createdAt: Date;
@@ -71,6 +77,23 @@ export interface PurchaseChange {
   credit?: Record<string, number>;
   /** The purchase's store token, kept server-only for later re-reads (never in the purchase document). */
   token?: string;
+  /** The purchase moves to another user: audited with the change (`auditLog`). */
+  transfer?: TransferNote;
+}
+
+/** A move of a purchase between users, as its audit entry records it. */
+export interface TransferNote {
+  from: string;
+  to: string;
+  /** `restore` for a verification under RESTORE_POLICY=transfer, else the admin. */
+  actor: { uid: string; email?: string | null };
+  at: Date;
+  /** Transfers within the last 30 days, this one included. */
+  transfersInWindow: number;
+  /** An admin moved it past RESTORE_TRANSFER_LIMIT (admins are not bound by it). */
+  overLimit: boolean;
+  reason?: string;
+  ledgerId?: string | null;
 }
 
 export interface UserView {
@@ -160,9 +183,10 @@ export interface LedgerRequest {
   options?: Record<string, unknown>;
 }
 
-/** Purchase, action and item (for a review: its order): a key used again for another of these is refused. */
+/** Purchase, action and item (for a review: its order; for a transfer: its new owner): a key used again for another of these is refused. */
 export function ledgerBinding(r: LedgerRequest): string {
-  return JSON.stringify([r.purchaseId, r.action, r.productId ?? null, r.action === 'review_refund' ? r.orderId : null]);
+  const target = r.action === 'review_refund' ? r.orderId : r.action === 'transfer' ? (r.options?.toUid ?? null) : null;
+  return JSON.stringify([r.purchaseId, r.action, r.productId ?? null, target]);
 }
 
 /**

@@ -19,6 +19,15 @@ describe('loadConfig', () => {
     expect(c.oauthTokenUrl).toBe('https://oauth2.googleapis.com/token');
     expect(c.authEmulator).toBe(false);
     expect(c.adminClaim).toBe('admin');
+    expect(c.restorePolicy).toBe('refuse');
+    expect(c.restoreTransferLimit).toBe(3);
+  });
+
+  it('reads the restore policy and its limit, and names bad values', () => {
+    expect(loadConfig({ ...good, RESTORE_POLICY: 'transfer', RESTORE_TRANSFER_LIMIT: '5' })).toMatchObject({ restorePolicy: 'transfer', restoreTransferLimit: 5 });
+    for (const [name, value] of [['RESTORE_POLICY', 'move'], ['RESTORE_TRANSFER_LIMIT', '0'], ['RESTORE_TRANSFER_LIMIT', '2.5'], ['RESTORE_TRANSFER_LIMIT', 'many']] as const) {
+      expect(() => loadConfig({ ...good, [name]: value })).toThrow(new RegExp(`${name}: must be`));
+    }
   });
 
   it('names every bad variable in one message', () => {
@@ -48,6 +57,8 @@ describe('loadConfig', () => {
 describe('error mapping', () => {
   it('maps domain errors to HTTP codes and callable statuses in one place', () => {
     expect(toHttpError(new DomainError('purchase_claimed', 'x')).status).toBe(409);
+    expect(toHttpError(new DomainError('transfer_limit_reached', 'x')).status).toBe(409);
+    expect(toCallableError(new DomainError('transfer_limit_reached', 'x')).body.error.status).toBe('FAILED_PRECONDITION');
     const unavailable = toHttpError(new DomainError('upstream_unavailable', 'later', { retryAfterSeconds: 7 }));
     expect(unavailable).toMatchObject({ status: 503, headers: { 'Retry-After': '7' } });
     expect(toCallableError(new DomainError('permission_denied', 'no'))).toMatchObject({

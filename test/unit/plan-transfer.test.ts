@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planTransfer, TRANSFER_WINDOW_MS } from '../../shared/core/plan-transfer';
+import { appAccountTokenFor } from '../../shared/app-store/app-account-token';
+import { boundToOther, planTransfer, transferRefusal, TRANSFER_WINDOW_MS, withTransfer } from '../../shared/core/plan-transfer';
+import { obfuscatedAccountIdFor } from '../../shared/ids';
+import type { PurchaseRecord } from '../../shared/store/purchase-record';
 
 const now = new Date('2026-06-01T00:00:00Z');
 const ago = (ms: number) => new Date(now.getTime() - ms);
@@ -26,5 +29,35 @@ describe('planTransfer', () => {
   it('lets an admin move past the limit and regardless of policy', () => {
     const three = [ago(1), ago(2), ago(3)];
     expect(planTransfer({ ...base, policy: 'refuse', history: three, admin: true }).kind).toBe('transfer');
+  });
+});
+
+describe('transfer helpers', () => {
+  it('never moves a consumable, even for an admin; refuse still answers claimed first', () => {
+    expect(planTransfer({ ...base, consumable: true })).toMatchObject({ kind: 'refuse', reason: 'consumable' });
+    expect(planTransfer({ ...base, consumable: true, admin: true })).toMatchObject({ kind: 'refuse', reason: 'consumable' });
+    expect(planTransfer({ ...base, consumable: true, policy: 'refuse' })).toMatchObject({ kind: 'refuse', reason: 'claimed' });
+  });
+  it('says the limit was reached (409 transfer_limit_reached), keeps purchase_claimed otherwise', () => {
+    const limit = transferRefusal({ kind: 'refuse', reason: 'limit', recent: 3 }, 3);
+    expect(limit.code).toBe('transfer_limit_reached');
+    expect(limit.message).toMatch(/transfer limit \(3\) was reached/);
+    expect(transferRefusal({ kind: 'refuse', reason: 'claimed', recent: 0 }, 3).code).toBe('purchase_claimed');
+    expect(transferRefusal({ kind: 'refuse', reason: 'consumable', recent: 0 }, 3).message).toMatch(/consumables never transfer/);
+  });
+  it('reads the account binding per store', () => {
+    expect(boundToOther({ platform: 'google_play', accountBinding: obfuscatedAccountIdFor('a') }, 'a')).toBe(false);
+    expect(boundToOther({ platform: 'google_play', accountBinding: obfuscatedAccountIdFor('a') }, 'b')).toBe(true);
+    expect(boundToOther({ platform: 'app_store', accountBinding: appAccountTokenFor('a').toUpperCase() }, 'a')).toBe(false);
+    expect(boundToOther({ platform: 'app_store', accountBinding: appAccountTokenFor('a') }, 'b')).toBe(true);
+    expect(boundToOther({ platform: 'app_store', accountBinding: null }, 'b')).toBe(false);
+  });
+  it('marks the change as a move: history, last transfer, audit note', () => {
+    const d = planTransfer({ ...base, history: [ago(5000)] });
+    if (d.kind !== 'transfer') throw new Error('expected a transfer');
+    const purchase = { id: 'p1', uid: 'b' } as PurchaseRecord;
+    const change = withTransfer({ purchase }, d, { actor: { uid: 'restore' }, overLimit: false });
+    expect(change.purchase).toMatchObject({ uid: 'b', transfers: [ago(5000), now], lastTransfer: { from: 'a', to: 'b', at: now, actor: 'restore', ledgerId: null } });
+    expect(change.transfer).toEqual({ actor: { uid: 'restore' }, overLimit: false, from: 'a', to: 'b', at: now, transfersInWindow: 2 });
   });
 });
