@@ -40,6 +40,10 @@ export interface Config {
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** One line per bad variable, `NAME: why` (npm run deploy -- --check reads them). */
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
 }
 
 const packageName = /^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)+$/;
@@ -103,7 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   if (problems.length > 0 || !parsed.success || !catalog) {
-    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    throw new ConfigError(problems);
   }
   const e = parsed.data;
   return {
