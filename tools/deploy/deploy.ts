@@ -378,7 +378,8 @@ function setup(target: ProbeTarget): number {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const config = readDeployConfig(args);
-  console.log(`${args.config}: valid (the functions' configuration and catalog, no emulator variable, no placeholder).`);
+  // --dry-run prints a shell script: this line is a comment there
+  console.log(`${args.dryRun ? '# ' : ''}${args.config}: valid (the functions' configuration and catalog, no emulator variable, no placeholder).`);
   if (args.check && !args.project) {
     console.log('Project not probed: give --project and --region to check it too.');
     return;
