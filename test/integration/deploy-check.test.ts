@@ -32,7 +32,7 @@ const complete = (): FakeProject => ({
   services: [...REQUIRED_APIS, 'logging.googleapis.com'],
   firestore: true,
   serviceAccounts: ['iap-functions@acme-prod.iam.gserviceaccount.com'],
-  bindings: [{ role: 'roles/datastore.user', members: [SA] }],
+  bindings: [{ role: 'roles/datastore.user', members: [SA] }, { role: 'roles/run.invoker', members: [SA] }],
   topics: { 'play-rtdn': { bindings: [{ role: 'roles/pubsub.publisher', members: [PLAY_PUBLISHER] }] } },
   secrets: {},
 });
@@ -88,6 +88,7 @@ describe('deploy --check', () => {
       `gcloud firestore databases create '--database=(default)' --location=europe-west1 --type=firestore-native ${p}`,
       `gcloud iam service-accounts create iap-functions ${p} --display-name=iap-functions`,
       `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/datastore.user --condition=None`,
+      `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/run.invoker --condition=None`,
       `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/pubsub.publisher --condition=None`,
       `gcloud pubsub topics create play-rtdn ${p}`,
       `gcloud pubsub topics add-iam-policy-binding play-rtdn ${p} --member=${PLAY_PUBLISHER} --role=roles/pubsub.publisher`,
@@ -172,7 +173,7 @@ describe('deploy --setup', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const out = r.stdout.split('\n');
     const planned = out.slice(out.indexOf('Will run:') + 1).filter((l) => l.startsWith('  gcloud ')).map((l) => l.trim());
-    expect(planned).toHaveLength(8);
+    expect(planned).toHaveLength(9);
     expect(fake!.argvs().filter((a) => !PROBE_CALL.test(a.join(' '))).map((a) => formatStep({ run: ['gcloud', ...a] }))).toEqual(planned);
     expect(r.stdout).toContain('Checking again:\nProject acme-prod: everything the deploy needs is there.');
     // and a later --check agrees, from the state the commands left
@@ -218,6 +219,10 @@ describe('deploy runs the check first', () => {
     const fn = r.calls.filter((c) => c.startsWith('functions deploy '));
     expect(fn).toHaveLength(5);
     for (const c of fn) expect(c).toContain('--service-account=iap-functions@acme-prod.iam.gserviceaccount.com');
+    expect(fn.filter((c) => c.endsWith(' --trigger-service-account=iap-functions@acme-prod.iam.gserviceaccount.com')).map((c) => c.split(' ')[2])).toEqual([
+      'playRtdn',
+      'reconcilePurchases',
+    ]);
     expect(fn.join('\n')).not.toContain('--set-secrets');
   });
 });

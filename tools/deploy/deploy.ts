@@ -185,9 +185,13 @@ export function deployCommands(args: { project: string; region: string }, config
       `--memory=${config.memory}`,
       `--env-vars-file=${envFile}`,
     ];
-    cmd.push(`--service-account=${config.serviceAccount ?? defaultServiceAccount(args.project)}`);
+    const serviceAccount = config.serviceAccount ?? defaultServiceAccount(args.project);
+    cmd.push(`--service-account=${serviceAccount}`);
     const secrets = Object.entries(config.secrets).map(([k, v]) => `${k}=${v}`);
     if (secrets.length) cmd.push(`--set-secrets=${secrets.join(',')}`);
+    // Eventarc pushes as this account (it needs roles/run.invoker, --check looks): the default, Compute
+    // Engine's account, has no role at all in newer projects, and every delivery would be refused
+    if (cmd.some((a) => a.startsWith('--trigger-topic='))) cmd.push(`--trigger-service-account=${serviceAccount}`);
     steps.push({ run: cmd });
   }
   // playRtdn's push subscription is made by its Eventarc trigger: find it, then bound its retries.

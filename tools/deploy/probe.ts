@@ -114,7 +114,8 @@ export function probeProject(t: ProbeTarget): Missing[] {
   }
 
   const policy = gcloud(['projects', 'get-iam-policy', t.project, '--format=json']);
-  const roles = ['roles/datastore.user', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : [])];
+  // Firestore; invoking playRtdn and reconcilePurchases from their Eventarc triggers; the events topic
+  const roles = ['roles/datastore.user', 'roles/run.invoker', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : [])];
   for (const role of roles) {
     if (!policy.ok || !hasBinding(policy.stdout, role, sa)) {
       missing.push({
