@@ -11,6 +11,7 @@ import { installFakeGcloud, PROBE_CALL, type FakeProject } from '../helpers/fake
 const root = resolve(__dirname, '../..');
 const tsxCli = resolve(root, 'node_modules/tsx/dist/cli.mjs');
 const SA = 'serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com';
+const BUILD_SA = 'serviceAccount:iap-functions-build@acme-prod.iam.gserviceaccount.com';
 const where = ['--project', 'acme-prod', '--region', 'europe-west1'];
 
 const example = JSON.parse(readFileSync(resolve(root, 'deploy/deploy.example.json'), 'utf8'));
@@ -31,8 +32,12 @@ const withApple = {
 const complete = (): FakeProject => ({
   services: [...REQUIRED_APIS, 'logging.googleapis.com'],
   firestore: true,
-  serviceAccounts: ['iap-functions@acme-prod.iam.gserviceaccount.com'],
-  bindings: [{ role: 'roles/datastore.user', members: [SA] }, { role: 'roles/run.invoker', members: [SA] }],
+  serviceAccounts: ['iap-functions@acme-prod.iam.gserviceaccount.com', 'iap-functions-build@acme-prod.iam.gserviceaccount.com'],
+  bindings: [
+    { role: 'roles/datastore.user', members: [SA] },
+    { role: 'roles/run.invoker', members: [SA] },
+    { role: 'roles/cloudbuild.builds.builder', members: [BUILD_SA] },
+  ],
   topics: { 'play-rtdn': { bindings: [{ role: 'roles/pubsub.publisher', members: [PLAY_PUBLISHER] }] } },
   secrets: {},
 });
@@ -90,6 +95,8 @@ describe('deploy --check', () => {
       `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/datastore.user --condition=None`,
       `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/run.invoker --condition=None`,
       `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/pubsub.publisher --condition=None`,
+      `gcloud iam service-accounts create iap-functions-build ${p} --display-name=iap-functions-build`,
+      `gcloud projects add-iam-policy-binding acme-prod --member=${BUILD_SA} --role=roles/cloudbuild.builds.builder --condition=None`,
       `gcloud pubsub topics create play-rtdn ${p}`,
       `gcloud pubsub topics add-iam-policy-binding play-rtdn ${p} --member=${PLAY_PUBLISHER} --role=roles/pubsub.publisher`,
       `gcloud secrets create apple-api-key --replication-policy=automatic ${p}`,
@@ -173,7 +180,7 @@ describe('deploy --setup', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const out = r.stdout.split('\n');
     const planned = out.slice(out.indexOf('Will run:') + 1).filter((l) => l.startsWith('  gcloud ')).map((l) => l.trim());
-    expect(planned).toHaveLength(9);
+    expect(planned).toHaveLength(11);
     expect(fake!.argvs().filter((a) => !PROBE_CALL.test(a.join(' '))).map((a) => formatStep({ run: ['gcloud', ...a] }))).toEqual(planned);
     expect(r.stdout).toContain('Checking again:\nProject acme-prod: everything the deploy needs is there.');
     // and a later --check agrees, from the state the commands left
@@ -218,7 +225,10 @@ describe('deploy runs the check first', () => {
     expect(r.calls[firstChange]).toBe('pubsub topics create play-rtdn --project=acme-prod');
     const fn = r.calls.filter((c) => c.startsWith('functions deploy '));
     expect(fn).toHaveLength(5);
-    for (const c of fn) expect(c).toContain('--service-account=iap-functions@acme-prod.iam.gserviceaccount.com');
+    for (const c of fn) {
+      expect(c).toContain('--service-account=iap-functions@acme-prod.iam.gserviceaccount.com');
+      expect(c).toContain('--build-service-account=projects/acme-prod/serviceAccounts/iap-functions-build@acme-prod.iam.gserviceaccount.com');
+    }
     expect(fn.filter((c) => c.endsWith(' --trigger-service-account=iap-functions@acme-prod.iam.gserviceaccount.com')).map((c) => c.split(' ')[2])).toEqual([
       'playRtdn',
       'reconcilePurchases',

@@ -195,7 +195,7 @@ echo "gcloud $*" >> "$FAKE_CLI_LOG"
 case "$*" in
   "services list "*) for a in $FAKE_APIS; do echo "$a"; done ;;
   "firestore databases describe "*|"iam service-accounts describe "*) echo found ;;
-  "projects get-iam-policy "*) echo '{"bindings":[{"role":"roles/datastore.user","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]},{"role":"roles/run.invoker","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]}]}' ;;
+  "projects get-iam-policy "*) echo '{"bindings":[{"role":"roles/datastore.user","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]},{"role":"roles/run.invoker","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]},{"role":"roles/cloudbuild.builds.builder","members":["serviceAccount:iap-functions-build@acme-prod.iam.gserviceaccount.com"]}]}' ;;
   "pubsub topics get-iam-policy "*) echo '{"bindings":[{"role":"roles/pubsub.publisher","members":["serviceAccount:google-play-developer-notifications@system.gserviceaccount.com"]}]}' ;;
   "pubsub topics create play-rtdn "*)
     echo "ERROR: Failed to create topic [projects/acme-prod/topics/play-rtdn]: Resource already exists in the project (resource=play-rtdn)." >&2; exit 1 ;;

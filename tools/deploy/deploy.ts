@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { functionConfigProblems, placeholderProblems } from './check-config';
-import { defaultServiceAccount, gcloudOnPath, probeProject, type Missing, type ProbeTarget } from './probe';
+import { defaultBuildServiceAccount, defaultServiceAccount, gcloudOnPath, probeProject, type Missing, type ProbeTarget } from './probe';
 
 /**
  * npm run deploy -- --project P --region R [--config deploy/deploy.json] [--dry-run]
@@ -51,7 +51,10 @@ const DeployConfigSchema = z
     reconcileSchedule: z.string().regex(CRON, 'a five-field cron expression, e.g. "*/15 * * * *"').default('*/15 * * * *'),
     reconcileTimeZone: z.string().refine(isTimeZone, 'not an IANA time zone').default('Etc/UTC'),
     memory: z.string().default('256Mi'),
+    /** Default iap-functions@PROJECT.iam.gserviceaccount.com: the functions run as it. */
     serviceAccount: z.string().optional(),
+    /** Default iap-functions-build@PROJECT.iam.gserviceaccount.com: Cloud Build builds the functions as it. */
+    buildServiceAccount: z.string().optional(),
     // an emulator switch in the cloud would accept unsigned ID tokens (FIREBASE_AUTH_EMULATOR_HOST) or talk to no database
     env: z
       .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())
@@ -189,6 +192,7 @@ export function deployCommands(args: { project: string; region: string }, config
     cmd.push(`--service-account=${serviceAccount}`);
     const secrets = Object.entries(config.secrets).map(([k, v]) => `${k}=${v}`);
     if (secrets.length) cmd.push(`--set-secrets=${secrets.join(',')}`);
+    cmd.push(`--build-service-account=projects/${args.project}/serviceAccounts/${config.buildServiceAccount ?? defaultBuildServiceAccount(args.project)}`);
     // Eventarc pushes as this account (it needs roles/run.invoker, --check looks): the default, Compute
     // Engine's account, has no role at all in newer projects, and every delivery would be refused
     if (cmd.some((a) => a.startsWith('--trigger-topic='))) cmd.push(`--trigger-service-account=${serviceAccount}`);
@@ -326,6 +330,7 @@ function probeTarget(args: { project: string; region: string }, config: DeployCo
     project: args.project,
     region: args.region,
     serviceAccount: config.serviceAccount ?? defaultServiceAccount(args.project),
+    buildServiceAccount: config.buildServiceAccount ?? defaultBuildServiceAccount(args.project),
     rtdnTopic: config.rtdnTopic,
     secrets: config.secrets,
     eventsTopic: config.env.ENTITLEMENT_EVENTS_TOPIC,

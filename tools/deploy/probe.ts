@@ -17,6 +17,7 @@ export interface ProbeTarget {
   project: string;
   region: string;
   serviceAccount: string;
+  buildServiceAccount: string;
   rtdnTopic: string;
   /** Secret Manager references by variable: NAME:VERSION. */
   secrets: Record<string, string>;
@@ -46,6 +47,10 @@ export const PLAY_PUBLISHER = 'serviceAccount:google-play-developer-notification
 
 export function defaultServiceAccount(project: string): string {
   return `iap-functions@${project}.iam.gserviceaccount.com`;
+}
+
+export function defaultBuildServiceAccount(project: string): string {
+  return `iap-functions-build@${project}.iam.gserviceaccount.com`;
 }
 
 export function gcloudOnPath(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -104,24 +109,30 @@ export function probeProject(t: ProbeTarget): Missing[] {
     });
   }
 
-  if (!gcloud(['iam', 'service-accounts', 'describe', t.serviceAccount, p, '--format=value(email)']).ok) {
-    const [name, domain] = t.serviceAccount.split('@');
-    missing.push(
-      domain === `${t.project}.iam.gserviceaccount.com`
-        ? { what: `the functions' service account ${t.serviceAccount}`, run: ['gcloud', 'iam', 'service-accounts', 'create', name!, p, '--display-name=iap-functions'] }
-        : { what: `the functions' service account ${t.serviceAccount}`, manual: `create it, or set serviceAccount in deploy.json to one of ${t.project}` },
-    );
-  }
-
   const policy = gcloud(['projects', 'get-iam-policy', t.project, '--format=json']);
-  // Firestore; invoking playRtdn and reconcilePurchases from their Eventarc triggers; the events topic
-  const roles = ['roles/datastore.user', 'roles/run.invoker', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : [])];
-  for (const role of roles) {
-    if (!policy.ok || !hasBinding(policy.stdout, role, sa)) {
-      missing.push({
-        what: `role ${role} for ${t.serviceAccount}`,
-        run: ['gcloud', 'projects', 'add-iam-policy-binding', t.project, `--member=${sa}`, `--role=${role}`, '--condition=None'],
-      });
+  const accounts = [
+    // Firestore; invoking playRtdn and reconcilePurchases from their Eventarc triggers; the events topic
+    { label: "the functions' service account", email: t.serviceAccount, roles: ['roles/datastore.user', 'roles/run.invoker', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : [])] },
+    // builds the functions (Compute Engine's default account, else used, has no role in newer projects)
+    { label: 'the build service account', email: t.buildServiceAccount, roles: ['roles/cloudbuild.builds.builder'] },
+  ];
+  for (const account of accounts) {
+    if (!gcloud(['iam', 'service-accounts', 'describe', account.email, p, '--format=value(email)']).ok) {
+      const [name, domain] = account.email.split('@');
+      missing.push(
+        domain === `${t.project}.iam.gserviceaccount.com`
+          ? { what: `${account.label} ${account.email}`, run: ['gcloud', 'iam', 'service-accounts', 'create', name!, p, `--display-name=${name}`] }
+          : { what: `${account.label} ${account.email}`, manual: `create it, or name one of ${t.project} in deploy.json` },
+      );
+    }
+    for (const role of account.roles) {
+      const member = `serviceAccount:${account.email}`;
+      if (!policy.ok || !hasBinding(policy.stdout, role, member)) {
+        missing.push({
+          what: `role ${role} for ${account.email}`,
+          run: ['gcloud', 'projects', 'add-iam-policy-binding', t.project, `--member=${member}`, `--role=${role}`, '--condition=None'],
+        });
+      }
     }
   }
 
