@@ -151,6 +151,13 @@ describe('deploy --check', () => {
     }
   });
 
+  it('says so when gcloud cannot read the project (unknown project, not logged in), and exits 1', () => {
+    const r = deploy({ ...complete(), failOn: 'services list' }, ['--check', ...where, '--config', 'deploy/deploy.example.json']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('cannot read project acme-prod with gcloud: ERROR: (gcloud) PERMISSION_DENIED');
+    expect(r.changes).toEqual([]);
+  });
+
   it('without gcloud on PATH checks the config only and says the project was not probed', () => {
     const r = deploy(complete(), ['--check', ...where, '--config', 'deploy/deploy.example.json'], join(dir, 'no-such-bin'));
     expect(r.status, r.stderr).toBe(0);
