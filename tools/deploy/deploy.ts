@@ -399,6 +399,10 @@ function main(): void {
     return;
   }
   if (args.check) process.exit(checkProject(target, true));
+  if (args.setup && !gcloudOnPath()) {
+    console.error('--setup needs gcloud on PATH (https://cloud.google.com/sdk/docs/install).');
+    process.exit(1);
+  }
   if (args.setup) process.exit(setup(target));
   // a real deploy: the project check first, before any command that changes anything
   if (!args.dryRun) {
