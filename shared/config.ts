@@ -52,6 +52,10 @@ export interface Config {
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** One line per bad variable, `NAME: why` (npm run deploy -- --check reads them). */
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
 }
 
 const packageName = /^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)+$/;
@@ -130,7 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('ENTITLEMENT_CLAIMS_KEY: must differ from the admin claim (IAP_ADMIN_CLAIM); the entitlements claim would replace it');
   }
   if (problems.length > 0 || !parsed.success || !catalog) {
-    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    throw new ConfigError(problems);
   }
   const e = parsed.data;
   return {

@@ -3,6 +3,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REQUIRED_APIS } from '../../tools/deploy/probe';
+import { PROBE_CALL } from '../helpers/fake-gcloud';
 
 /** `npm run deploy -- --dry-run` prints the exact gcloud and firebase commands (build/ made by npm test's build). */
 const root = resolve(__dirname, '../..');
@@ -26,12 +28,14 @@ describe('deploy --dry-run', () => {
       const l = byName(n);
       expect(l).toContain('--gen2 --runtime=nodejs22 --project=acme-prod --region=europe-west1');
       expect(l).toContain(`--source=build/functions/${n} --entry-point=${n}`);
-      expect(l).toContain('--set-secrets=APPLE_PRIVATE_KEY=apple-api-key:latest');
+      // the example as written: Play only, no secret, the service account named after the project
+      expect(l).not.toContain('--set-secrets');
+      expect(l).toContain('--service-account=iap-functions@acme-prod.iam.gserviceaccount.com');
     }
     for (const n of ['verifyPurchase', 'refundPurchase', 'appStoreNotifications']) expect(byName(n)).toContain('--trigger-http --allow-unauthenticated');
     expect(byName('playRtdn')).toContain('--trigger-topic=play-rtdn --retry');
     expect(byName('reconcilePurchases')).toContain('--trigger-topic=iap-reconcile --retry --memory=256Mi --env-vars-file=');
-    expect(byName('reconcilePurchases')).toContain('--service-account=iap-functions@YOUR_PROJECT.iam.gserviceaccount.com');
+    expect(out).toContain('deploy/deploy.example.json: valid');
     expect(lines[15]).toBe('firebase deploy --only firestore:rules,firestore:indexes --project acme-prod --non-interactive');
     expect(lines.slice(16)).toEqual([`${schedulerJob('create')}  # if it already exists, instead:`, schedulerJob('update')]);
     expect(out).toContain('#   IAP_CATALOG: "/workspace/catalog.json"');
@@ -78,10 +82,10 @@ describe('deploy --dry-run', () => {
       };
       const { rtdnDeadLetterTopic: _t, rtdnMaxDeliveryAttempts: _n, ...defaults } = base;
       const run = (file: string) =>
-        spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'p1', '--region', 'r1', '--config', file, '--dry-run'], { cwd: root, encoding: 'utf8' });
+        spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'proj-1', '--region', 'r1', '--config', file, '--dry-run'], { cwd: root, encoding: 'utf8' });
       const d = run(write({ ...defaults, rtdnTopic: 'rtdn-x' }));
       expect(d.status).toBe(0);
-      expect(d.stdout).toContain('gcloud pubsub subscriptions create rtdn-x-dead-letter-hold --project=p1 --topic=rtdn-x-dead-letter ');
+      expect(d.stdout).toContain('gcloud pubsub subscriptions create rtdn-x-dead-letter-hold --project=proj-1 --topic=rtdn-x-dead-letter ');
       expect(d.stdout).toContain('--dead-letter-topic=rtdn-x-dead-letter --max-delivery-attempts=10 ');
       const c = run(write({ ...base, rtdnDeadLetterTopic: 'rtdn-parked', rtdnMaxDeliveryAttempts: 25 }));
       expect(c.stdout).toContain('--dead-letter-topic=rtdn-parked --max-delivery-attempts=25 ');
@@ -96,9 +100,25 @@ describe('deploy --dry-run', () => {
     }
   });
 
-  it('refuses an unknown flag with the usage line before anything runs (a --check it does not know must not deploy)', () => {
-    for (const extra of [['--check'], ['--setup'], ['--dryrun']]) {
-      const r = spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'p1', '--region', 'r1', ...extra], { cwd: root, encoding: 'utf8' });
+  it('takes the secrets and the service account from the config when given', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iap-deploy-config-'));
+    try {
+      const base = JSON.parse(readFileSync(resolve(root, 'deploy/deploy.example.json'), 'utf8'));
+      const file = join(dir, 'deploy.json');
+      writeFileSync(file, JSON.stringify({ ...base, serviceAccount: 'runner@proj-1.iam.gserviceaccount.com', secrets: { PLAY_LICENSE_KEYS: 'play-license-keys:3' } }));
+      const r = spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'proj-1', '--region', 'r1', '--config', file, '--dry-run'], { cwd: root, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const deploys = r.stdout.split('\n').filter((l) => l.startsWith('gcloud functions deploy '));
+      expect(deploys).toHaveLength(5);
+      for (const l of deploys) expect(l).toContain('--service-account=runner@proj-1.iam.gserviceaccount.com --set-secrets=PLAY_LICENSE_KEYS=play-license-keys:3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown flag with the usage line before anything runs (an option it does not know must not deploy)', () => {
+    for (const extra of [['--chek'], ['--force'], ['--dryrun']]) {
+      const r = spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'proj-1', '--region', 'r1', ...extra], { cwd: root, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toContain(`Unknown option '${extra[0]}'`);
       expect(r.stderr).toContain('usage: npm run deploy -- --project PROJECT --region REGION');
@@ -113,22 +133,22 @@ describe('deploy --dry-run', () => {
       const file = join(dir, 'deploy.json');
       const run = (c: object) => {
         writeFileSync(file, JSON.stringify({ ...c, catalog: resolve(root, base.catalog) }));
-        return spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'p1', '--region', 'r1', '--config', file, '--dry-run'], { cwd: root, encoding: 'utf8' });
+        return spawnSync(tsx, ['tools/deploy/deploy.ts', '--project', 'proj-1', '--region', 'r1', '--config', file, '--dry-run'], { cwd: root, encoding: 'utf8' });
       };
       const { reconcileTopic: _t, reconcileSchedule: _s, reconcileTimeZone: _z, ...defaults } = base;
       const d = run(defaults);
       expect(d.status).toBe(0);
-      expect(d.stdout).toContain('gcloud pubsub topics create iap-reconcile --project=p1 ');
+      expect(d.stdout).toContain('gcloud pubsub topics create iap-reconcile --project=proj-1 ');
       expect(d.stdout).toContain(
-        "gcloud scheduler jobs create pubsub iap-reconcile --location=r1 --project=p1 '--schedule=*/15 * * * *' --time-zone=Etc/UTC --topic=iap-reconcile '--message-body={}'",
+        "gcloud scheduler jobs create pubsub iap-reconcile --location=r1 --project=proj-1 '--schedule=*/15 * * * *' --time-zone=Etc/UTC --topic=iap-reconcile '--message-body={}'",
       );
       const c = run({ ...base, reconcileTopic: 'sweep-x', reconcileSchedule: '0 3 * * 1-5', reconcileTimeZone: 'Europe/Berlin' });
       expect(c.status).toBe(0);
-      expect(c.stdout).toContain('gcloud pubsub topics create sweep-x --project=p1 ');
+      expect(c.stdout).toContain('gcloud pubsub topics create sweep-x --project=proj-1 ');
       expect(c.stdout).toContain('--entry-point=reconcilePurchases --trigger-topic=sweep-x --retry ');
       for (const verb of ['create', 'update']) {
         expect(c.stdout).toContain(
-          `gcloud scheduler jobs ${verb} pubsub iap-reconcile --location=r1 --project=p1 '--schedule=0 3 * * 1-5' --time-zone=Europe/Berlin --topic=sweep-x '--message-body={}'`,
+          `gcloud scheduler jobs ${verb} pubsub iap-reconcile --location=r1 --project=proj-1 '--schedule=0 3 * * 1-5' --time-zone=Europe/Berlin --topic=sweep-x '--message-body={}'`,
         );
       }
       const bad = [
@@ -160,7 +180,8 @@ describe('deploy --dry-run', () => {
 
 /**
  * The real deploy against a fake gcloud and firebase first on PATH: they log their argv, answer the
- * look-ups with canned names and say "already exists" for the RTDN topic and the hold subscription,
+ * project check's look-ups as a complete project (test/integration/deploy-check.test.ts tests the check)
+ * and the deploy's look-ups with canned names and say "already exists" for the RTDN topic and the hold subscription,
  * and for the scheduler job when FAKE_JOB=exists (FAKE_JOB=denied: refused).
  */
 describe('deploy (fake gcloud and firebase)', () => {
@@ -172,6 +193,10 @@ describe('deploy (fake gcloud and firebase)', () => {
     `#!/bin/sh
 echo "gcloud $*" >> "$FAKE_CLI_LOG"
 case "$*" in
+  "services list "*) for a in $FAKE_APIS; do echo "$a"; done ;;
+  "firestore databases describe "*|"iam service-accounts describe "*) echo found ;;
+  "projects get-iam-policy "*) echo '{"bindings":[{"role":"roles/datastore.user","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]},{"role":"roles/run.invoker","members":["serviceAccount:iap-functions@acme-prod.iam.gserviceaccount.com"]},{"role":"roles/cloudbuild.builds.builder","members":["serviceAccount:iap-functions-build@acme-prod.iam.gserviceaccount.com"]}]}' ;;
+  "pubsub topics get-iam-policy "*) echo '{"bindings":[{"role":"roles/pubsub.publisher","members":["serviceAccount:google-play-developer-notifications@system.gserviceaccount.com"]}]}' ;;
   "pubsub topics create play-rtdn "*)
     echo "ERROR: Failed to create topic [projects/acme-prod/topics/play-rtdn]: Resource already exists in the project (resource=play-rtdn)." >&2; exit 1 ;;
   "pubsub topics create "*)
@@ -201,10 +226,14 @@ exit 0
     const r = spawnSync(tsx, deployArgs, {
       cwd: root,
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_CLI_LOG: log, FAKE_TRIGGER: 'playrtdn-482113', FIREBASE_WEB_API_KEY: 'test-web-key', ...env },
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_CLI_LOG: log, FAKE_APIS: REQUIRED_APIS.join(' '), FAKE_TRIGGER: 'playrtdn-482113', FIREBASE_WEB_API_KEY: 'test-web-key', ...env },
     });
-    const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
-    return { ...r, calls };
+    const all = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+    // the check's look-ups come first; what follows is the deploy
+    const checks = all.filter((c) => PROBE_CALL.test(c.replace(/^gcloud /, ''))).length;
+    expect(checks).toBeGreaterThanOrEqual(5);
+    expect(all.slice(0, checks).every((c) => PROBE_CALL.test(c.replace(/^gcloud /, '')))).toBe(true);
+    return { ...r, calls: all.slice(checks) };
   };
 
   it('runs every step in order, tolerates "already exists" and substitutes the looked-up names', () => {

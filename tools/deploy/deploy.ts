@@ -5,6 +5,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { functionConfigProblems, placeholderProblems } from './check-config';
+import { defaultBuildServiceAccount, defaultServiceAccount, gcloudOnPath, probeProject, type Missing, type ProbeTarget } from './probe';
 
 /**
  * npm run deploy -- --project P --region R [--config deploy/deploy.json] [--dry-run]
@@ -13,6 +15,9 @@ import { z } from 'zod';
  * subscription (made by Eventarc) a dead-letter topic and a bounded retry policy, deploys the Firestore
  * rules and indexes with the firebase CLI, and creates (or updates) the Cloud Scheduler job that
  * publishes to the reconcile topic. --dry-run prints the exact commands instead of running them.
+ * Every run first checks deploy.json (check-config.ts); a deploy also probes the project (probe.ts) and
+ * stops before changing anything when something is missing. --check only checks; --setup makes what is
+ * missing (docs/deploy.md).
  */
 const root = resolve(__dirname, '../..');
 
@@ -46,14 +51,20 @@ const DeployConfigSchema = z
     reconcileSchedule: z.string().regex(CRON, 'a five-field cron expression, e.g. "*/15 * * * *"').default('*/15 * * * *'),
     reconcileTimeZone: z.string().refine(isTimeZone, 'not an IANA time zone').default('Etc/UTC'),
     memory: z.string().default('256Mi'),
+    /** Default iap-functions@PROJECT.iam.gserviceaccount.com: the functions run as it. */
     serviceAccount: z.string().optional(),
+    /** Default iap-functions-build@PROJECT.iam.gserviceaccount.com: Cloud Build builds the functions as it. */
+    buildServiceAccount: z.string().optional(),
     // an emulator switch in the cloud would accept unsigned ID tokens (FIREBASE_AUTH_EMULATOR_HOST) or talk to no database
     env: z
       .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())
       .refine((env) => !Object.keys(env).some((k) => k.endsWith('_EMULATOR_HOST')), {
         message: 'must not contain any *_EMULATOR_HOST variable (emulators are for the local stack only)',
       }),
-    secrets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().regex(/^[\w-]+:(latest|\d+)$/)).default({}),
+    secrets: z
+      .record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string().regex(/^[\w-]+:(latest|\d+)$/, 'a Secret Manager reference NAME:VERSION, e.g. apple-api-key:latest'))
+      .refine((s) => !Object.keys(s).some((k) => k.endsWith('_EMULATOR_HOST')), { message: 'must not contain any *_EMULATOR_HOST variable' })
+      .default({}),
   })
   .transform((c) => ({ ...c, rtdnDeadLetterTopic: c.rtdnDeadLetterTopic ?? `${c.rtdnTopic}-dead-letter` }))
   .refine((c) => PUBSUB_ID.test(c.rtdnDeadLetterTopic) && PUBSUB_ID.test(holdSubscription(c)), {
@@ -90,33 +101,53 @@ export interface Step {
 }
 
 export interface Args {
-  project: string;
-  region: string;
+  /** Absent only for a --check of the config alone. */
+  project: string | undefined;
+  region: string | undefined;
   config: string;
   dryRun: boolean;
+  check: boolean;
+  setup: boolean;
 }
 
-const USAGE = 'usage: npm run deploy -- --project PROJECT --region REGION [--config deploy/deploy.json] [--dry-run]';
+const USAGE =
+  'usage: npm run deploy -- --project PROJECT --region REGION [--config deploy/deploy.json] [--dry-run]\n' +
+  '       npm run deploy -- --check [--project PROJECT --region REGION] [--config deploy/deploy.json]\n' +
+  '       npm run deploy -- --setup --project PROJECT --region REGION [--config deploy/deploy.json]';
 
-/** Strict: an unknown flag (say a --check this version does not have) stops before anything runs. */
+/** Strict: an unknown flag stops before anything runs. */
 function parseArgs(argv: string[]): Args {
-  let values: { project?: string | undefined; region?: string | undefined; config?: string | undefined; 'dry-run'?: boolean | undefined };
+  let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseCliArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: { project: { type: 'string' }, region: { type: 'string' }, config: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+      options: {
+        project: { type: 'string' },
+        region: { type: 'string' },
+        config: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        check: { type: 'boolean' },
+        setup: { type: 'boolean' },
+      },
     }));
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  if (!values.project || !values.region) {
+  const project = values.project as string | undefined;
+  const region = values.region as string | undefined;
+  const check = values.check === true;
+  const setup = values.setup === true;
+  const dryRun = values['dry-run'] === true;
+  // --check alone checks the config; with a project it also probes it, which needs both
+  const needsTarget = !check || project !== undefined || region !== undefined;
+  if ((needsTarget && (!project || !region)) || [check, setup, dryRun].filter(Boolean).length > 1) {
     console.error(USAGE);
     process.exit(2);
   }
-  return { project: values.project, region: values.region, config: values.config ?? 'deploy/deploy.json', dryRun: values['dry-run'] === true };
+  return { project, region, config: (values.config as string | undefined) ?? 'deploy/deploy.json', dryRun, check, setup };
 }
 
 const TRIGGERS: Record<string, (c: DeployConfig) => string[]> = {
@@ -128,7 +159,7 @@ const TRIGGERS: Record<string, (c: DeployConfig) => string[]> = {
   reconcilePurchases: (c) => [`--trigger-topic=${c.reconcileTopic}`, '--retry'],
 };
 
-export function deployCommands(args: Args, config: DeployConfig, envFile: string): Step[] {
+export function deployCommands(args: { project: string; region: string }, config: DeployConfig, envFile: string): Step[] {
   const project = `--project=${args.project}`;
   const dlq = config.rtdnDeadLetterTopic;
   const steps: Step[] = [
@@ -157,9 +188,14 @@ export function deployCommands(args: Args, config: DeployConfig, envFile: string
       `--memory=${config.memory}`,
       `--env-vars-file=${envFile}`,
     ];
-    if (config.serviceAccount) cmd.push(`--service-account=${config.serviceAccount}`);
+    const serviceAccount = config.serviceAccount ?? defaultServiceAccount(args.project);
+    cmd.push(`--service-account=${serviceAccount}`);
     const secrets = Object.entries(config.secrets).map(([k, v]) => `${k}=${v}`);
     if (secrets.length) cmd.push(`--set-secrets=${secrets.join(',')}`);
+    cmd.push(`--build-service-account=projects/${args.project}/serviceAccounts/${config.buildServiceAccount ?? defaultBuildServiceAccount(args.project)}`);
+    // Eventarc pushes as this account (it needs roles/run.invoker, --check looks): the default, Compute
+    // Engine's account, has no role at all in newer projects, and every delivery would be refused
+    if (cmd.some((a) => a.startsWith('--trigger-topic='))) cmd.push(`--trigger-service-account=${serviceAccount}`);
     steps.push({ run: cmd });
   }
   // playRtdn's push subscription is made by its Eventarc trigger: find it, then bound its retries.
@@ -265,18 +301,117 @@ function runSteps(steps: Step[]): void {
   }
 }
 
-function main(): void {
-  const args = parseArgs(process.argv.slice(2));
+/** Exits 2 with every problem named: the schema's, placeholders, and what the functions would refuse. */
+function readDeployConfig(args: Args): DeployConfig {
   if (!existsSync(args.config)) {
     console.error(`No ${args.config}: copy deploy/deploy.example.json to it and fill it in.`);
     process.exit(2);
   }
-  const parsed = DeployConfigSchema.safeParse(JSON.parse(readFileSync(args.config, 'utf8')));
-  if (!parsed.success) {
-    console.error(`Invalid ${args.config}:\n  - ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  - ')}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(args.config, 'utf8'));
+  } catch (e) {
+    console.error(`Invalid ${args.config}: not JSON (${(e as Error).message})`);
     process.exit(2);
   }
-  const config = parsed.data;
+  const problems = placeholderProblems(raw);
+  const parsed = DeployConfigSchema.safeParse(raw);
+  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  else problems.push(...functionConfigProblems(parsed.data, args.project ?? 'project-not-given'));
+  if (!parsed.success || problems.length > 0) {
+    console.error(`Invalid ${args.config} (the functions would refuse to start, or a value is not yours yet):\n  - ${problems.join('\n  - ')}`);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+function probeTarget(args: { project: string; region: string }, config: DeployConfig): ProbeTarget {
+  return {
+    project: args.project,
+    region: args.region,
+    serviceAccount: config.serviceAccount ?? defaultServiceAccount(args.project),
+    buildServiceAccount: config.buildServiceAccount ?? defaultBuildServiceAccount(args.project),
+    rtdnTopic: config.rtdnTopic,
+    secrets: config.secrets,
+    eventsTopic: config.env.ENTITLEMENT_EVENTS_TOPIC,
+  };
+}
+
+const show = (m: Missing) => (m.run ? formatStep({ run: m.run }) : `by hand: ${m.manual}`);
+
+/** Probes the project; 0 only when nothing is missing. The config was checked by readDeployConfig. */
+function checkProject(target: ProbeTarget, setupHint: boolean): number {
+  let missing: Missing[];
+  try {
+    missing = probeProject(target);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 1;
+  }
+  if (missing.length === 0) {
+    console.log(`Project ${target.project}: everything the deploy needs is there.`);
+    return 0;
+  }
+  console.log(`Project ${target.project} lacks:`);
+  for (const m of missing) console.log(`  - ${m.what}\n      ${show(m)}`);
+  if (setupHint) {
+    console.log(`npm run deploy -- --setup --project ${target.project} --region ${target.region} runs these commands${missing.some((m) => !m.run) ? ' (not the ones marked "by hand")' : ''}.`);
+  }
+  return 1;
+}
+
+/** Prints the fixes, then runs them in order, stopping at the first that fails; then checks again. */
+function setup(target: ProbeTarget): number {
+  let missing: Missing[];
+  try {
+    missing = probeProject(target);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 1;
+  }
+  const runnable = missing.filter((m) => m.run);
+  console.log(runnable.length ? 'Will run:' : 'Nothing for --setup to run.');
+  for (const m of runnable) console.log(`  ${show(m)}`);
+  for (const m of runnable) {
+    console.log(`$ ${show(m)}`);
+    const r = spawnSync('gcloud', m.run!.slice(1), { stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error(`Setup stopped: ${show(m)} failed (${r.error?.message ?? `exit ${r.status}`}) while making ${m.what}; nothing after it ran.`);
+      return 1;
+    }
+  }
+  console.log('Checking again:');
+  return checkProject(target, false);
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const config = readDeployConfig(args);
+  // --dry-run prints a shell script: this line is a comment there
+  console.log(`${args.dryRun ? '# ' : ''}${args.config}: valid (the functions' configuration and catalog, no emulator variable, no placeholder).`);
+  if (args.check && !args.project) {
+    console.log('Project not probed: give --project and --region to check it too.');
+    return;
+  }
+  const target = probeTarget({ project: args.project!, region: args.region! }, config);
+  if (args.check && !gcloudOnPath()) {
+    console.log(`Project ${target.project} not probed: gcloud is not on PATH.`);
+    return;
+  }
+  if (args.check) process.exit(checkProject(target, true));
+  if (args.setup && !gcloudOnPath()) {
+    console.error('--setup needs gcloud on PATH (https://cloud.google.com/sdk/docs/install).');
+    process.exit(1);
+  }
+  if (args.setup) process.exit(setup(target));
+  // a real deploy: the project check first, before any command that changes anything
+  if (!args.dryRun) {
+    const ok = gcloudOnPath() && checkProject(target, true) === 0;
+    if (!ok) {
+      console.error(gcloudOnPath() ? 'Deploy stopped before changing anything: the check above failed.' : 'Deploy stopped: gcloud is not on PATH.');
+      process.exit(1);
+    }
+  }
   for (const name of Object.keys(TRIGGERS)) {
     const dir = join(root, 'build/functions', name);
     if (!existsSync(join(dir, 'index.js'))) {
@@ -286,10 +421,10 @@ function main(): void {
     copyFileSync(resolve(config.catalog), join(dir, 'catalog.json'));
   }
   // Cloud Functions run from /workspace, the root of the uploaded folder.
-  const env = { GOOGLE_CLOUD_PROJECT: args.project, IAP_CATALOG: '/workspace/catalog.json', ...config.env };
+  const env = { GOOGLE_CLOUD_PROJECT: target.project, IAP_CATALOG: '/workspace/catalog.json', ...config.env };
   const envFile = join(mkdtempSync(join(tmpdir(), 'iap-deploy-')), 'env.yaml');
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
-  const steps = deployCommands(args, config, envFile);
+  const steps = deployCommands(target, config, envFile);
   if (args.dryRun) {
     console.log(`# env file ${envFile}:\n${readFileSync(envFile, 'utf8').replace(/^/gm, '#   ')}`);
     for (const step of steps) console.log(formatStep(step));
@@ -297,7 +432,7 @@ function main(): void {
   }
   // The support console on Hosting reads its Firebase web config from config.json (docs/console.md).
   const apiKey = process.env.FIREBASE_WEB_API_KEY;
-  if (apiKey) writeFileSync(join(root, 'build/console/config.json'), JSON.stringify(hostingConsoleConfig(args.project, args.region, apiKey)));
+  if (apiKey) writeFileSync(join(root, 'build/console/config.json'), JSON.stringify(hostingConsoleConfig(target.project, target.region, apiKey)));
   else console.log('FIREBASE_WEB_API_KEY is not set: the support console is not deployed to Hosting (docs/console.md).');
   runSteps(steps);
 }
