@@ -84,6 +84,21 @@ describe('deploy --check', () => {
     expect(r.changes).toEqual([]);
   });
 
+  it('with custom claims on: the Identity Toolkit API and roles/firebaseauth.admin are required', () => {
+    const claims = { ...example, env: { ...example.env, ENTITLEMENT_CLAIMS_KEY: 'iap' } };
+    const r = deploy(complete(), ['--check', ...where, '--config', configFile(claims)]);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    const commands = r.stdout.split('\n').filter((l) => l.startsWith('      ')).map((l) => l.trim());
+    expect(commands).toEqual([
+      'gcloud services enable identitytoolkit.googleapis.com --project=acme-prod',
+      `gcloud projects add-iam-policy-binding acme-prod --member=${SA} --role=roles/firebaseauth.admin --condition=None`,
+    ]);
+    const s = complete();
+    s.services.push('identitytoolkit.googleapis.com');
+    s.bindings.push({ role: 'roles/firebaseauth.admin', members: [SA] });
+    expect(deploy(s, ['--check', ...where, '--config', configFile(claims)]).status).toBe(0);
+  });
+
   it('lists each missing thing with the command that makes it, and exits 1', () => {
     const r = deploy(empty(), ['--check', ...where, '--config', configFile(withApple)]);
     expect(r.status).toBe(1);

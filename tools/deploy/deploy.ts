@@ -334,6 +334,7 @@ function probeTarget(args: { project: string; region: string }, config: DeployCo
     rtdnTopic: config.rtdnTopic,
     secrets: config.secrets,
     eventsTopic: config.env.ENTITLEMENT_EVENTS_TOPIC,
+    claims: Boolean(config.env.ENTITLEMENT_CLAIMS_KEY),
   };
 }
 

@@ -22,6 +22,8 @@ export interface ProbeTarget {
   /** Secret Manager references by variable: NAME:VERSION. */
   secrets: Record<string, string>;
   eventsTopic: string | undefined;
+  /** ENTITLEMENT_CLAIMS_KEY is set: the functions write custom claims through the Identity Toolkit API. */
+  claims?: boolean;
 }
 
 /** Everything `npm run deploy` touches: functions (2nd gen runs on Cloud Run, built by Cloud Build into
@@ -99,7 +101,7 @@ export function probeProject(t: ProbeTarget): Missing[] {
   const services = gcloud(['services', 'list', '--enabled', p, '--format=value(config.name)']);
   if (!services.ok) throw new Error(`cannot read project ${t.project} with gcloud: ${firstLine(services.stderr)}`);
   const enabled = new Set(services.stdout.split('\n').map((s) => s.trim()));
-  const apis = REQUIRED_APIS.filter((a) => !enabled.has(a));
+  const apis = [...REQUIRED_APIS, ...(t.claims ? ['identitytoolkit.googleapis.com'] : [])].filter((a) => !enabled.has(a));
   if (apis.length) missing.push({ what: `APIs not enabled: ${apis.join(', ')}`, run: ['gcloud', 'services', 'enable', ...apis, p] });
 
   if (!gcloud(['firestore', 'databases', 'describe', '--database=(default)', p, '--format=value(name)']).ok) {
@@ -112,7 +114,7 @@ export function probeProject(t: ProbeTarget): Missing[] {
   const policy = gcloud(['projects', 'get-iam-policy', t.project, '--format=json']);
   const accounts = [
     // Firestore; invoking playRtdn and reconcilePurchases from their Eventarc triggers; the events topic
-    { label: "the functions' service account", email: t.serviceAccount, roles: ['roles/datastore.user', 'roles/run.invoker', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : [])] },
+    { label: "the functions' service account", email: t.serviceAccount, roles: ['roles/datastore.user', 'roles/run.invoker', ...(t.eventsTopic ? ['roles/pubsub.publisher'] : []), ...(t.claims ? ['roles/firebaseauth.admin'] : [])] },
     // builds the functions (Compute Engine's default account, else used, has no role in newer projects)
     { label: 'the build service account', email: t.buildServiceAccount, roles: ['roles/cloudbuild.builds.builder'] },
   ];
