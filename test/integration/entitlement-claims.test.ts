@@ -25,7 +25,7 @@ beforeAll(async () => {
     projectId,
     rtdn: true,
     reconcile: true,
-    env: { FIREBASE_AUTH_EMULATOR_HOST: auth.host, ENTITLEMENT_CLAIMS_KEY: KEY, PLAY_MAX_ATTEMPTS: '2' },
+    env: { FIREBASE_AUTH_EMULATOR_HOST: auth.host, ENTITLEMENT_CLAIMS_KEY: KEY, PLAY_MAX_ATTEMPTS: '2', RESTORE_POLICY: 'transfer' },
   });
 }, 90_000);
 afterAll(async () => {
@@ -115,6 +115,17 @@ describe('entitlement custom claims', () => {
       return c && !('no_ads' in c) && 'premium' in c;
     }, 30_000);
   }, 60_000);
+
+  it('a transfer (RESTORE_POLICY=transfer): the claim leaves the previous owner and reaches the new one', async () => {
+    const a = await newUser();
+    const b = await newUser();
+    const p = await s.sim.createPurchase({ type: 'product', packageName: PACKAGE, productId: 'remove_ads' }); // no account binding
+    expect((await verify(a, 'remove_ads', p.purchaseToken)).status).toBe(200);
+    expect(await entitlementClaimOf(a)).toEqual({ no_ads: 0 });
+    expect((await verify(b, 'remove_ads', p.purchaseToken)).status).toBe(200);
+    expect(await entitlementClaimOf(b)).toEqual({ no_ads: 0 });
+    expect(await entitlementClaimOf(a)).toBeUndefined();
+  });
 
   it('Auth down during a change: the change commits, the claim follows on the next reconcile run', async () => {
     const u = await newUser();
