@@ -22,6 +22,8 @@ export interface FunctionEntry {
 
 export const RTDN_TOPIC = 'play-rtdn';
 export const RECONCILE_TOPIC = 'iap-reconcile';
+/** ENTITLEMENT_EVENTS_TOPIC in the stack (a topic without subscribers: the events stay in entitlementEvents). */
+export const EVENTS_TOPIC = 'entitlement-events';
 
 /**
  * Every function the local stack knows. Adding one is one entry here; it is served only when
@@ -89,7 +91,7 @@ export function functionEnv(s: StackSettings): NodeJS.ProcessEnv {
     METADATA_SERVER_DETECTION: 'none',
     LOG_LEVEL: s.logLevel ?? 'INFO',
   });
-  if (s.pubsubHost) env.PUBSUB_EMULATOR_HOST = s.pubsubHost;
+  if (s.pubsubHost) Object.assign(env, { PUBSUB_EMULATOR_HOST: s.pubsubHost, ENTITLEMENT_EVENTS_TOPIC: EVENTS_TOPIC });
   Object.assign(env, s.apple, s.overrides);
   return env;
 }

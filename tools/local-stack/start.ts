@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { encodeNotification, startPlaySimulator, type PlaySimulator } from '../p
 import { reconcileOnce, type StackHosts } from '../reconcile/reconcile';
 import {
   DIST,
+  EVENTS_TOPIC,
   FUNCTIONS,
   PLAY_PACKAGE,
   RECONCILE_TOPIC,
@@ -74,6 +75,11 @@ function firebaseJsonPorts(): { auth: number; console: number } {
 const PORTS = firebaseJsonPorts();
 
 const t0 = Date.now();
+/** A path for messages: relative to the repository when inside it. */
+const shown = (p: string) => {
+  const r = relative(ROOT, p);
+  return r && !r.startsWith('..') ? r : p;
+};
 const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -211,13 +217,13 @@ class Stack {
     const keyFile = join(localDir, 'play-sim-key.json');
     // Only good against this simulator, but a private key all the same: owner-only.
     writeFileSync(keyFile, `${JSON.stringify(this.sim.serviceAccountKey, null, 2)}\n`, { mode: 0o600 });
-    say(`  ✓ Play simulator        ${this.sim.url}  (key ${relative(ROOT, keyFile)})`);
+    say(`  ✓ Play simulator        ${this.sim.url}  (key ${shown(keyFile)})`);
     const apple = await this.step(
       startStackAppStore(applePort, localDir, { bundleId: process.env.APPLE_BUNDLE_ID, appAppleId: process.env.APPLE_APP_APPLE_ID }),
     );
     this.apple = apple.sim;
     this.proceed();
-    say(`  ✓ App Store simulator   ${apple.sim.url}  (test root and API key in ${relative(ROOT, localDir) || '.'})`);
+    say(`  ✓ App Store simulator   ${apple.sim.url}  (test root and API key in ${shown(localDir)}/)`);
     const overrides = shellOverrides();
     this.overridden = Object.keys(overrides).sort();
     if (this.overridden.length) say(`  ! from your shell, for the functions: ${this.overridden.join(', ')}`);
@@ -271,6 +277,8 @@ class Stack {
         const endpoint = this.pushEndpoints.get(f.topic);
         say(`  ✓ topic ${f.topic}${endpoint ? `, push subscription → ${endpoint}` : ` (no push subscription: ${f.target} is not registered)`}`);
       }
+      await this.step(this.pubsub.createTopic(EVENTS_TOPIC));
+      say(`  ✓ topic ${EVENTS_TOPIC} (ENTITLEMENT_EVENTS_TOPIC; no subscriber: read entitlementEvents, or npm run watch)`);
     }
 
     const fnStarted = Date.now();
@@ -383,6 +391,7 @@ class Stack {
         const endpoint = this.pushEndpoints.get(f.topic);
         rows.push({ what: `  topic ${f.topic}`, url: endpoint ? `push → ${endpoint}` : `no subscription (${f.target} not registered)`, pid: '' });
       }
+      rows.push({ what: `  topic ${EVENTS_TOPIC}`, url: 'entitlement events (ENTITLEMENT_EVENTS_TOPIC), no subscription', pid: '' });
     } else {
       const needing = FUNCTIONS.filter((f) => f.topic).map((f) => f.target);
       rows.push({ what: 'Pub/Sub emulator', url: `not available (only ${needing.join(' and ')} need it)`, pid: '-' });
@@ -649,7 +658,7 @@ function printReady(stack: Stack): void {
   const stateArg = stack.stateDir === stateDirFrom(undefined) ? '' : ` --state-dir ${stack.stateDir}`;
   say(`Follow one user's entitlements, balances and events: npm run watch -- --uid ${user.uid}${stateArg}`);
   say('');
-  say(`Function logs follow, prefixed [name]. Catalog: ${relative(ROOT, stack.catalog) || stack.catalog}, package ${stack.playPackage}.`);
+  say(`Function logs follow, prefixed [name]. Catalog: ${shown(stack.catalog)}, package ${stack.playPackage}.`);
   say('Ctrl-C stops everything.');
   say('ready');
 }
@@ -879,7 +888,7 @@ function runShell(script: string, timeoutMs: number): Promise<{ status: number |
 async function takeLock(stateDir: string, force: boolean): Promise<number> {
   let got = acquireLock(stateDir);
   if (!got.ok && force) {
-    say(`--force: stopping the local stack already running from ${relative(ROOT, stateDir) || stateDir} (pid ${got.owner.pid})…`);
+    say(`--force: stopping the local stack already running from ${shown(stateDir)} (pid ${got.owner.pid})…`);
     if (!(await stopOwner(got.owner))) {
       process.stderr.write(`✗ the local stack with pid ${got.owner.pid} did not stop within 30 s; stop it by hand (Ctrl-C in its terminal).\n`);
       return 3;
@@ -894,7 +903,7 @@ async function takeLock(stateDir: string, force: boolean): Promise<number> {
 function alreadyRunning(owner: LockInfo, stateDir: string): string {
   const urls = owner.urls ?? {};
   const where = Object.entries(urls).map(([k, v]) => `${k} ${v}`).join(', ');
-  const dir = relative(ROOT, stateDir) || stateDir;
+  const dir = shown(stateDir);
   return [
     `✗ A local stack is already running (pid ${owner.pid}, since ${owner.startedAt}, state in ${dir}/)${where ? `: ${where}` : ' (still starting)'}.`,
     `  Use that one (its ports and accounts are in ${dir}/stack.json), stop it with Ctrl-C in its terminal or kill ${owner.pid},`,
@@ -931,7 +940,11 @@ async function main(): Promise<number> {
 
   const taken = await takeLock(stateDir, values.force);
   if (taken !== 0) return taken;
-  process.on('exit', () => releaseLock(stateDir));
+  process.on('exit', () => {
+    // stack.json describes a running stack: gone with it (only ours: --force may have a successor).
+    if (readStackInfo(stateDir)?.pid === process.pid) rmSync(join(stateDir, 'stack.json'), { force: true });
+    releaseLock(stateDir);
+  });
 
   let stack: Stack;
   try {
