@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +22,9 @@ interface Run {
   line: (re: RegExp, timeoutMs?: number) => Promise<string>;
 }
 
-function run(script: string, args: string[]): Run {
+function run(script: string, args: string[], env: Record<string, string> = {}): Run {
   // Its own process group, as in a terminal: the groups it leaves behind are then all its own.
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv(), detached: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv(), ...env }, detached: true });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -218,14 +218,29 @@ describe('npm start', () => {
     expect(existsSync(join(stateDir, 'stack.json'))).toBe(false);
   }, 40_000);
 
-  it('a stale lock (its pid gone) is taken over; --check runs the Play and App Store flows and exits 0', async () => {
-    const { writeFileSync } = await import('node:fs');
+  it('a stale lock (its pid gone) is taken over; --check with --catalog and a shell override runs the Play and App Store flows', async () => {
     writeFileSync(join(stateDir, 'stack.lock'), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: 'earlier' }));
-    const check = run('tools/local-stack/start.ts', ['--check', '--state-dir', stateDir]);
+    const catalog = join(stateDir, 'my-catalog.json');
+    writeFileSync(
+      catalog,
+      JSON.stringify({
+        products: {
+          gold_monthly: { type: 'subscription', entitlements: ['vip'] },
+          dark_theme: { type: 'non_consumable', entitlements: ['theme'] },
+          gems_50: { type: 'consumable', credits: { gems: 50 } },
+        },
+      }),
+    );
+    // refundPurchase then wants the "support" claim: the admin curl passes only if the demo admin got it too.
+    const check = run('tools/local-stack/start.ts', ['--check', '--state-dir', stateDir, '--catalog', catalog], { IAP_ADMIN_CLAIM: 'support' });
     const code = await check.exited;
-    expect(code, `${check.out().slice(-3000)}\n${check.err().slice(-2000)}`).toBe(0);
-    expect(check.out()).toContain('✓ verify the App Store purchase (jwsRepresentation) as demo-user');
-    expect(check.out()).toContain('✓ REFUND notification through appStoreNotifications ends access');
-    expect(check.out()).not.toContain('✗');
+    const out = check.out();
+    expect(code, `${out.slice(-3000)}\n${check.err().slice(-2000)}`).toBe(0);
+    expect(out).toContain('from your shell, for the functions: IAP_ADMIN_CLAIM');
+    expect(out).toContain('✓ verify it as demo-user: HTTP 200, theme active: true');
+    expect(out).toContain('✓ the printed admin curl (refundPurchase revoke): {"result"');
+    expect(out).toContain('✓ verify the App Store purchase (jwsRepresentation) as demo-user: HTTP 200, vip active: true');
+    expect(out).toContain('✓ REFUND notification through appStoreNotifications ends access');
+    expect(out).not.toContain('✗');
   }, 120_000);
 });
