@@ -57,7 +57,8 @@ With the stack running: npm run demo, npm run reconcile, npm run watch -- --uid 
   --catalog FILE   the product catalog (IAP_CATALOG) for the functions, and what the commands and demo buy
                    (default: IAP_CATALOG from the shell, else examples/catalog.json)
   --force          if a stack already runs from the same state directory, stop it first (SIGTERM, then wait)
-  --state-dir DIR  where stack.json, stack.lock and the simulators' keys go (default .local/); one stack per directory`;
+  --state-dir DIR  where stack.json, stack.lock and the simulators' keys go (default .local/); one stack per directory
+  --build          run the build (npm run build) once the lock is taken; npm start passes it`;
 
 const PROJECT_ID = 'demo-iap';
 const SIM_PORT = 8090;
@@ -919,6 +920,7 @@ async function main(): Promise<number> {
         check: { type: 'boolean', default: false },
         catalog: { type: 'string' },
         force: { type: 'boolean', default: false },
+        build: { type: 'boolean', default: false },
         'state-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -945,6 +947,15 @@ async function main(): Promise<number> {
     if (readStackInfo(stateDir)?.pid === process.pid) rmSync(join(stateDir, 'stack.json'), { force: true });
     releaseLock(stateDir);
   });
+  // npm start builds only once the lock is ours: a refused second start must not rebuild dist/ and
+  // build/console/ under the running stack.
+  if (values.build) {
+    const built = spawnSync(process.execPath, ['--import', 'tsx', 'tools/build/build.ts'], { cwd: ROOT, stdio: 'inherit' });
+    if (built.status !== 0) {
+      process.stderr.write(`✗ the build failed (exit ${built.status ?? built.signal})\n`);
+      return 1;
+    }
+  }
 
   let stack: Stack;
   try {
