@@ -39,6 +39,8 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
 ];
 
 export const PLAY_PACKAGE = 'com.example.app';
+/** A demo- project: firebase-tools needs no credentials for it. */
+export const PROJECT_ID = 'demo-iap';
 
 export interface StackSettings {
   projectId: string;
