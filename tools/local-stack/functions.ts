@@ -53,6 +53,8 @@ export interface StackSettings {
   logLevel?: string;
   /** The Auth emulator: the functions accept its (unsigned) ID tokens. */
   authEmulatorHost?: string;
+  /** ENTITLEMENT_EVENTS_TOPIC (the topic must exist on the Pub/Sub emulator). */
+  eventsTopic?: string;
   /** APPLE_* pointing at the stack's App Store simulator. */
   apple?: Record<string, string>;
   /** The user's own APPLE_, PLAY_ and IAP_ variables (shellOverrides): applied last. */
@@ -93,7 +95,8 @@ export function functionEnv(s: StackSettings): NodeJS.ProcessEnv {
     METADATA_SERVER_DETECTION: 'none',
     LOG_LEVEL: s.logLevel ?? 'INFO',
   });
-  if (s.pubsubHost) Object.assign(env, { PUBSUB_EMULATOR_HOST: s.pubsubHost, ENTITLEMENT_EVENTS_TOPIC: EVENTS_TOPIC });
+  if (s.pubsubHost) env.PUBSUB_EMULATOR_HOST = s.pubsubHost;
+  if (s.eventsTopic) env.ENTITLEMENT_EVENTS_TOPIC = s.eventsTopic;
   Object.assign(env, s.apple, s.overrides);
   return env;
 }

@@ -239,6 +239,7 @@ export class Stack {
       catalog: this.catalog,
       logLevel: process.env.LOG_LEVEL ?? 'INFO',
       authEmulatorHost: `127.0.0.1:${authPort}`,
+      ...(pubsubPort ? { eventsTopic: EVENTS_TOPIC } : {}),
       apple: apple.env,
       overrides,
     };
