@@ -205,6 +205,15 @@ describe('npm start', () => {
     }
   }, 60_000);
 
+  it('npm run demo passes against it: the Play story, then an App Store purchase, DID_RENEW and REFUND', async () => {
+    const demo = run('tools/demo/demo.ts', ['--state-dir', stateDir]);
+    const code = await demo.exited;
+    expect(code, `${demo.out().slice(-3000)}\n${demo.err().slice(-2000)}`).toBe(0);
+    expect(demo.out()).toContain('✓ DID_RENEW delivered, HTTP 200');
+    expect(demo.out()).toContain('✓ REFUND delivered, HTTP 200');
+    expect(demo.out()).toContain('Demo passed.');
+  }, 90_000);
+
   it('SIGINT stops every process group it started, and removes its lock and stack.json', async () => {
     const groups = descendantGroups(stack.child.pid!).add(stack.child.pid!);
     expect(groups.size).toBeGreaterThanOrEqual(9); // its own, 3 emulators, 5 functions
