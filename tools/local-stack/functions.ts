@@ -22,6 +22,8 @@ export interface FunctionEntry {
 
 export const RTDN_TOPIC = 'play-rtdn';
 export const RECONCILE_TOPIC = 'iap-reconcile';
+/** ENTITLEMENT_EVENTS_TOPIC in the stack (a topic without subscribers: the events stay in entitlementEvents). */
+export const EVENTS_TOPIC = 'entitlement-events';
 
 /**
  * Every function the local stack knows. Adding one is one entry here; it is served only when
@@ -37,6 +39,8 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
 ];
 
 export const PLAY_PACKAGE = 'com.example.app';
+/** A demo- project: firebase-tools needs no credentials for it. */
+export const PROJECT_ID = 'demo-iap';
 
 export interface StackSettings {
   projectId: string;
@@ -47,11 +51,29 @@ export interface StackSettings {
   keyFile: string;
   catalog: string;
   logLevel?: string;
-  /** Placeholder: makes the functions accept Auth-emulator (unsigned) ID tokens; nothing listens there. */
+  /** The Auth emulator: the functions accept its (unsigned) ID tokens. */
   authEmulatorHost?: string;
+  /** ENTITLEMENT_EVENTS_TOPIC (the topic must exist on the Pub/Sub emulator). */
+  eventsTopic?: string;
+  /** APPLE_* pointing at the stack's App Store simulator. */
+  apple?: Record<string, string>;
+  /** The user's own APPLE_, PLAY_ and IAP_ variables (shellOverrides): applied last. */
+  overrides?: Record<string, string>;
 }
 
-/** Variables the functions read (see shared/config.ts): never inherited from the caller's shell. */
+/** Prefixes of the variables a user may set in the shell to override the stack's own values. */
+export const OVERRIDE_PREFIXES = ['APPLE_', 'PLAY_', 'IAP_'];
+
+/** The caller's APPLE_, PLAY_ and IAP_ variables (IAP_CATALOG excepted: the catalog is resolved separately). */
+export function shellOverrides(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && k !== 'IAP_CATALOG' && OVERRIDE_PREFIXES.some((p) => k.startsWith(p))) out[k] = v;
+  }
+  return out;
+}
+
+/** Variables the functions read (see shared/config.ts): not inherited wholesale (see shellOverrides). */
 const OWN_PREFIXES = ['GOOGLE_', 'FIREBASE_', 'FIRESTORE_', 'PUBSUB_', 'PLAY_', 'IAP_', 'APPLE_', 'CLOUDSDK_', 'GCLOUD_'];
 
 /** The functions' environment, as the tests wire it (test/helpers/verify-stack.ts). */
@@ -74,6 +96,8 @@ export function functionEnv(s: StackSettings): NodeJS.ProcessEnv {
     LOG_LEVEL: s.logLevel ?? 'INFO',
   });
   if (s.pubsubHost) env.PUBSUB_EMULATOR_HOST = s.pubsubHost;
+  if (s.eventsTopic) env.ENTITLEMENT_EVENTS_TOPIC = s.eventsTopic;
+  Object.assign(env, s.apple, s.overrides);
   return env;
 }
 

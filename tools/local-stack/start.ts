@@ -1,15 +1,26 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { emulatorIdToken } from '../../test/helpers/id-tokens';
+import type { AppStoreSimulator } from '../app-store-simulator';
+import { buildConsole } from '../console/build';
+import { startConsoleServer } from '../console/serve';
+import { startAuthEmulator } from '../emulators/auth';
 import { startFirestoreEmulator, startPubSubEmulator, type RunningEmulator } from '../emulators/gcloud';
+import { startStackAppStore } from './apple';
+import { commands } from './commands';
+import { selfCheck } from './self-check';
+import { createDemoAccounts, type DemoAccount } from './auth-users';
+import { pickProducts, readCatalog, type CatalogPicks } from './catalog-picks';
+import { acquireLock, releaseLock, stopOwner, updateLock, type LockInfo } from './lock';
+import { readStackInfo, stateDirFrom, type StackInfo } from './stack-info';
 import { describeNotification, encodeNotification, startPlaySimulator, type PlaySimulator } from '../play-simulator';
-import { reconcileOnce, type StackHosts } from '../reconcile/reconcile';
 import {
   DIST,
+  EVENTS_TOPIC,
+  PROJECT_ID,
   FUNCTIONS,
   PLAY_PACKAGE,
   RECONCILE_TOPIC,
@@ -17,6 +28,7 @@ import {
   RTDN_TOPIC,
   functionEnv,
   registeredFunctions,
+  shellOverrides,
   serveFunction,
   type ServedFunction,
   type StackSettings,
@@ -25,27 +37,50 @@ import { PortPlanner, PrerequisiteError, checkPrerequisites } from './prerequisi
 import { adoptChildGroups, groupAlive, killAllSync, trackGroup, untrackGroup } from './processes';
 
 /**
- * `npm start`: the local stack on 127.0.0.1 (Firestore emulator, Pub/Sub emulator, Play simulator,
- * every function dist/index.js registers), a table of what runs where, and ready-to-paste commands.
- * Ctrl-C stops everything it started, by process group, and checks nothing is left.
- * `npm start -- --check` starts it all, runs the quick-start flow, stops, and exits 0/1.
+ * `npm start`: the local stack on 127.0.0.1 (Firestore, Pub/Sub and Auth emulators, Play and App Store
+ * simulators, every function dist/index.js registers, the support console), a table of what runs where,
+ * and ready-to-paste commands; then one line `ready`. Ctrl-C stops everything it started, by process
+ * group, and checks nothing is left. `--check` starts it all, runs the quick-start flow, stops, exits 0/1.
  */
 
-const USAGE = `Usage: npm start [-- --check]
+const USAGE = `Usage: npm start [-- [--check] [--catalog FILE] [--force] [--state-dir DIR]]
 
-Starts the local stack on 127.0.0.1: Firestore emulator (8080), Pub/Sub emulator (8085), Play simulator (8090),
-and the functions dist/index.js registers (verifyPurchase 8081, playRtdn 8082, refundPurchase 8083,
-appStoreNotifications 8084, reconcilePurchases 8086). A taken port moves to the next free one. Ctrl-C stops
-everything. With the stack running, \`npm run reconcile\` triggers one reconcile sweep.
+Starts the local stack on 127.0.0.1: Firestore emulator (8080), Pub/Sub emulator (8085), Auth emulator (9099),
+Play simulator (8090), App Store simulator (8091, its notifications go to appStoreNotifications), the
+functions dist/index.js registers (verifyPurchase 8081, playRtdn 8082, refundPurchase 8083,
+appStoreNotifications 8084, reconcilePurchases 8086) and the support console (5000). A taken port moves to
+the next free one. Prints one line "ready" once everything answers. Ctrl-C stops everything.
+APPLE_*, PLAY_* and IAP_* variables set in your shell override the stack's own values for the functions.
+With the stack running: npm run demo, npm run reconcile, npm run watch -- --uid UID.
 
-  --check   start everything, create and verify a purchase (HTTP and the printed curl commands),
-            trigger one reconcile sweep (if registered), stop everything, exit 0 if all went well, 1 otherwise`;
+  --check          start everything, run the quick-start flow (Play and App Store purchases, the printed curl
+                   commands, a notification each, one reconcile sweep), stop everything, exit 0 if all went well
+  --catalog FILE   the product catalog (IAP_CATALOG) for the functions, and what the commands and demo buy
+                   (default: IAP_CATALOG from the shell, else examples/catalog.json)
+  --force          if a stack already runs from the same state directory, stop it first (SIGTERM, then wait)
+  --state-dir DIR  where stack.json, stack.lock and the simulators' keys go (default .local/); one stack per directory
+  --build          run the build (npm run build) once the lock is taken; npm start passes it`;
 
-const PROJECT_ID = 'demo-iap';
 const SIM_PORT = 8090;
-const TOKEN_LIFETIME_S = 7 * 24 * 3600;
+const APPLE_SIM_PORT = 8091;
+
+/** The emulator ports firebase.json declares (auth; hosting for the console), with our defaults. */
+function firebaseJsonPorts(): { auth: number; console: number } {
+  try {
+    const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as { emulators?: Record<string, { port?: number }> };
+    return { auth: fb.emulators?.auth?.port ?? 9099, console: fb.emulators?.hosting?.port ?? 5000 };
+  } catch {
+    return { auth: 9099, console: 5000 };
+  }
+}
+const PORTS = firebaseJsonPorts();
 
 const t0 = Date.now();
+/** A path for messages: relative to the repository when inside it. */
+const shown = (p: string) => {
+  const r = relative(ROOT, p);
+  return r && !r.startsWith('..') ? r : p;
+};
 const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -56,12 +91,20 @@ interface Row {
 }
 
 /** Everything this process started, in start order; stop() undoes it in reverse. */
-class Stack {
+export class Stack {
   firestore?: RunningEmulator;
   pubsubEmulator?: RunningEmulator;
+  auth?: RunningEmulator;
   pubsub?: PubSub;
   topic?: Topic;
   sim?: PlaySimulator;
+  apple?: AppStoreSimulator;
+  console?: { url: string; stop(): Promise<void> };
+  accounts?: { user: DemoAccount; admin: DemoAccount };
+  picks: CatalogPicks;
+  playPackage: string;
+  /** Names of the shell variables that override the stack's values (never their values: keys). */
+  overridden: string[] = [];
   functions: ServedFunction[] = [];
   notRegistered: string[] = [];
   moved: string[] = [];
@@ -77,10 +120,19 @@ class Stack {
   private pending: Promise<unknown>[] = [];
   onUnexpectedExit: (what: string, detail: string) => void = () => undefined;
 
+  constructor(
+    readonly stateDir: string,
+    readonly catalog: string,
+  ) {
+    this.picks = pickProducts(readCatalog(catalog));
+    this.playPackage = (process.env.PLAY_PACKAGE_NAMES ?? PLAY_PACKAGE).split(',')[0]!.trim() || PLAY_PACKAGE;
+  }
+
   groups(): { name: string; pid: number }[] {
     const g: { name: string; pid: number }[] = [];
     if (this.firestore) g.push({ name: 'Firestore emulator', pid: this.firestore.process.pid });
     if (this.pubsubEmulator) g.push({ name: 'Pub/Sub emulator', pid: this.pubsubEmulator.process.pid });
+    if (this.auth) g.push({ name: 'Auth emulator', pid: this.auth.process.pid });
     for (const f of this.functions) g.push({ name: f.entry.target, pid: f.proc.pid });
     return g;
   }
@@ -100,7 +152,7 @@ class Stack {
     const pre = checkPrerequisites();
     say(`  prerequisites: Java ${pre.javaVersion}, Cloud SDK at ${pre.sdkRoot}${pre.pubsubEmulator ? '' : ' (no Pub/Sub emulator)'}`);
 
-    const ports = new PortPlanner(new Set([8080, 8085, SIM_PORT, ...FUNCTIONS.map((f) => f.port)]));
+    const ports = new PortPlanner(new Set([8080, 8085, PORTS.auth, SIM_PORT, APPLE_SIM_PORT, PORTS.console, ...FUNCTIONS.map((f) => f.port)]));
     const want = async (what: string, preferred: number) => {
       const p = await ports.pick(preferred);
       if (p !== preferred) {
@@ -112,7 +164,10 @@ class Stack {
     };
     const firestorePort = await want('Firestore emulator', 8080);
     const pubsubPort = pre.pubsubEmulator ? await want('Pub/Sub emulator', 8085) : undefined;
+    const authPort = await want('Auth emulator', PORTS.auth);
     const simPort = await want('Play simulator', SIM_PORT);
+    const applePort = await want('App Store simulator', APPLE_SIM_PORT);
+    const consolePort = await want('support console', PORTS.console);
     const functionPorts = new Map<string, number>();
     for (const f of FUNCTIONS) functionPorts.set(f.target, await want(f.target, f.port));
 
@@ -133,10 +188,18 @@ class Stack {
           return e;
         })
       : Promise.resolve(undefined);
-    // Both spawned their process group synchronously: track them now, not only once they answer.
+    say(`  … starting Auth emulator on 127.0.0.1:${authPort} (firebase-tools, ~8 s)`);
+    const authP = this.step(startAuthEmulator(PROJECT_ID, authPort)).then((e) => {
+      this.auth = e;
+      trackGroup('Auth emulator', e.process.pid);
+      say(`  ✓ Auth emulator         ${e.host}  (${secs(started)})`);
+      return e;
+    });
+    // All three spawned their process group synchronously: track them now, not only once they answer.
     adoptChildGroups('emulator (starting)');
-    // Keep both settled before going on, so a failure of one never leaves the other untracked.
+    // Keep them settled before going on, so a failure of one never leaves another untracked.
     const emulators = Promise.allSettled([firestoreP, pubsubP]);
+    const authSettled = Promise.allSettled([authP]);
 
     this.sim = await this.step(startPlaySimulator({
       port: simPort,
@@ -151,12 +214,20 @@ class Stack {
       },
     }));
     this.proceed();
-    const localDir = join(ROOT, '.local');
-    mkdirSync(localDir, { recursive: true });
+    const localDir = this.stateDir;
     const keyFile = join(localDir, 'play-sim-key.json');
     // Only good against this simulator, but a private key all the same: owner-only.
     writeFileSync(keyFile, `${JSON.stringify(this.sim.serviceAccountKey, null, 2)}\n`, { mode: 0o600 });
-    say(`  ✓ Play simulator        ${this.sim.url}  (key ${relative(ROOT, keyFile)})`);
+    say(`  ✓ Play simulator        ${this.sim.url}  (key ${shown(keyFile)})`);
+    const apple = await this.step(
+      startStackAppStore(applePort, localDir, { bundleId: process.env.APPLE_BUNDLE_ID, appAppleId: process.env.APPLE_APP_APPLE_ID }),
+    );
+    this.apple = apple.sim;
+    this.proceed();
+    say(`  ✓ App Store simulator   ${apple.sim.url}  (test root and API key in ${shown(localDir)}/)`);
+    const overrides = shellOverrides();
+    this.overridden = Object.keys(overrides).sort();
+    if (this.overridden.length) say(`  ! from your shell, for the functions: ${this.overridden.join(', ')}`);
 
     const settings: StackSettings = {
       projectId: PROJECT_ID,
@@ -165,8 +236,12 @@ class Stack {
       playApiRootUrl: this.sim.url,
       oauthTokenUrl: this.sim.tokenUrl,
       keyFile,
-      catalog: join(ROOT, 'examples/catalog.json'),
-      logLevel: 'INFO',
+      catalog: this.catalog,
+      logLevel: process.env.LOG_LEVEL ?? 'INFO',
+      authEmulatorHost: `127.0.0.1:${authPort}`,
+      ...(pubsubPort ? { eventsTopic: EVENTS_TOPIC } : {}),
+      apple: apple.env,
+      overrides,
     };
     this.settings = settings;
     const env = functionEnv(settings);
@@ -204,6 +279,8 @@ class Stack {
         const endpoint = this.pushEndpoints.get(f.topic);
         say(`  ✓ topic ${f.topic}${endpoint ? `, push subscription → ${endpoint}` : ` (no push subscription: ${f.target} is not registered)`}`);
       }
+      await this.step(this.pubsub.createTopic(EVENTS_TOPIC));
+      say(`  ✓ topic ${EVENTS_TOPIC} (ENTITLEMENT_EVENTS_TOPIC; no subscriber: read entitlementEvents, or npm run watch)`);
     }
 
     const fnStarted = Date.now();
@@ -221,6 +298,18 @@ class Stack {
     );
     this.proceed();
     for (const r of served) if (r.status === 'rejected') throw r.reason;
+    const notifications = this.functions.find((f) => f.entry.target === 'appStoreNotifications');
+    if (notifications) this.apple.setNotificationUrl(notifications.url);
+
+    const [authResult] = await authSettled;
+    this.proceed();
+    if (authResult.status === 'rejected') throw authResult.reason;
+    this.accounts = await this.step(createDemoAccounts(this.auth!.host, PROJECT_ID, overrides.IAP_ADMIN_CLAIM ?? 'admin'));
+    // The console reads Firestore with the Firebase JS SDK: under the project's rules, as in production
+    // (the functions' server client is the emulator's "owner" and bypasses them, as it does in the cloud).
+    await this.step(loadRules(this.firestore!.host));
+    await this.step(this.startConsole(consolePort));
+    this.proceed();
     await this.healthCheck();
     this.proceed();
     for (const s of this.functions) {
@@ -228,7 +317,7 @@ class Stack {
         if (!this.stopping) this.onUnexpectedExit(s.entry.target, `exit ${code ?? signal}\n${s.proc.output().trim().split('\n').slice(-15).join('\n')}`);
       });
     }
-    for (const [name, e] of [['Firestore emulator', this.firestore], ['Pub/Sub emulator', this.pubsubEmulator]] as const) {
+    for (const [name, e] of [['Firestore emulator', this.firestore], ['Pub/Sub emulator', this.pubsubEmulator], ['Auth emulator', this.auth]] as const) {
       if (!e) continue;
       const pid = e.process.pid;
       const watch = setInterval(() => {
@@ -240,6 +329,26 @@ class Stack {
       }, 1000);
       watch.unref();
     }
+  }
+
+  private async startConsole(port: number): Promise<void> {
+    const dir = join(ROOT, 'build/console');
+    if (!existsSync(join(dir, 'index.html'))) await buildConsole(ROOT);
+    const refund = this.functions.find((f) => f.entry.target === 'refundPurchase');
+    this.console = await startConsoleServer({
+      host: '127.0.0.1',
+      port,
+      dir,
+      firebaseConfig: {
+        projectId: PROJECT_ID,
+        apiKey: 'local-stack',
+        authEmulatorUrl: `http://${this.auth!.host}`,
+        firestoreEmulatorHost: this.firestore!.host,
+        // refundPurchase answers on any path of its port: `${base}/refundPurchase` reaches it.
+        functionsBaseUrl: refund ? refund.url.replace(/\/$/, '') : '',
+      },
+    });
+    say(`  ✓ support console       ${this.console.url}`);
   }
 
   /** Every part answers: emulators `GET /`, simulator health, HTTP functions answer a GET. */
@@ -264,6 +373,9 @@ class Stack {
     if (this.firestore) checks.push(probe('Firestore emulator', `http://${this.firestore.host}/`, (s) => s === 200));
     if (this.pubsubEmulator) checks.push(probe('Pub/Sub emulator', `http://${this.pubsubEmulator.host}/`, (s) => s === 200));
     if (this.sim) checks.push(probe('Play simulator', `${this.sim.url}_sim/health`, (s) => s === 200));
+    if (this.auth) checks.push(probe('Auth emulator', `http://${this.auth.host}/`, (s) => s === 200));
+    if (this.apple) checks.push(probe('App Store simulator', `${this.apple.controlUrl}health`, (s) => s === 200));
+    if (this.console) checks.push(probe('support console', `${this.console.url}config.json`, (s) => s === 200));
     // Functions printed "serving" from their listen callback; a TCP connect confirms it without a
     // request (a request would be handled, logged, and for an event function, processed).
     for (const f of this.functions) checks.push(connects(f.entry.target, f.port));
@@ -281,14 +393,23 @@ class Stack {
         const endpoint = this.pushEndpoints.get(f.topic);
         rows.push({ what: `  topic ${f.topic}`, url: endpoint ? `push → ${endpoint}` : `no subscription (${f.target} not registered)`, pid: '' });
       }
+      rows.push({ what: `  topic ${EVENTS_TOPIC}`, url: 'entitlement events (ENTITLEMENT_EVENTS_TOPIC), no subscription', pid: '' });
     } else {
       const needing = FUNCTIONS.filter((f) => f.topic).map((f) => f.target);
       rows.push({ what: 'Pub/Sub emulator', url: `not available (only ${needing.join(' and ')} need it)`, pid: '-' });
     }
+    if (this.auth) rows.push({ what: 'Auth emulator', url: `http://${this.auth.host}`, pid: String(this.auth.process.pid) });
     if (this.sim) {
       rows.push({ what: 'Play simulator', url: this.sim.url, pid: self });
       rows.push({ what: '  control API', url: `${this.sim.url}_sim/  (purchases, clock, faults, stats)`, pid: '' });
     }
+    if (this.apple) {
+      const to = this.functions.find((f) => f.entry.target === 'appStoreNotifications');
+      rows.push({ what: 'App Store simulator', url: `${this.apple.url}/`, pid: self });
+      rows.push({ what: '  control API', url: `${this.apple.controlUrl}  (purchases, transitions, notifications)`, pid: '' });
+      rows.push({ what: '  notifications', url: to ? `POST → ${to.url}` : 'nowhere (appStoreNotifications not registered)', pid: '' });
+    }
+    if (this.console) rows.push({ what: 'support console', url: this.console.url, pid: self });
     for (const f of FUNCTIONS) {
       const s = this.functions.find((x) => x.entry === f);
       rows.push(
@@ -308,7 +429,14 @@ class Stack {
     const groups = this.groups();
     await Promise.allSettled(this.functions.map((f) => f.proc.stop()));
     if (this.pubsub) await this.pubsub.close().catch(() => undefined);
-    await Promise.allSettled([this.sim?.close(), this.pubsubEmulator?.stop(), this.firestore?.stop()]);
+    await Promise.allSettled([
+      this.console?.stop(),
+      this.apple?.close(),
+      this.sim?.close(),
+      this.auth?.stop(),
+      this.pubsubEmulator?.stop(),
+      this.firestore?.stop(),
+    ]);
     // A killed JVM takes a moment to disappear from the process table.
     const gone = async (ms: number) => {
       const end = Date.now() + ms;
@@ -331,6 +459,15 @@ class Stack {
 }
 
 class StoppedWhileStarting extends Error {}
+
+async function loadRules(firestoreHost: string): Promise<void> {
+  const rules = readFileSync(join(ROOT, 'firestore.rules'), 'utf8');
+  const res = await fetch(`http://${firestoreHost}/emulator/v1/projects/${PROJECT_ID}:securityRules`, {
+    method: 'PUT',
+    body: JSON.stringify({ rules: { files: [{ content: rules }] } }),
+  });
+  if (!res.ok) throw new Error(`loading firestore.rules into the Firestore emulator failed: HTTP ${res.status} ${await res.text()}`);
+}
 
 function connects(what: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -394,85 +531,48 @@ function table(rows: Row[]): string {
   return [line('what', 'URL', 'pid'), line('-'.repeat(w1), '-'.repeat(w2), '---'), ...rows.map((r) => line(r.what, r.url, r.pid))].join('\n');
 }
 
-interface Commands {
-  idToken: string;
-  adminToken: string;
-  /** Shell lines: set the tokens, create a purchase, verify it, read the entitlement from Firestore. */
-  lines: string[];
-  /** Then, as the admin: revoke that purchase with refundPurchase (when registered). */
-  adminLines: string[];
-}
-
-function commands(stack: Stack): Commands {
-  const verify = stack.functions.find((f) => f.entry.target === 'verifyPurchase');
-  const idToken = emulatorIdToken({ projectId: PROJECT_ID, uid: 'demo-user', expiresInSeconds: TOKEN_LIFETIME_S });
-  const adminToken = emulatorIdToken({
+/** Where everything runs, for `npm run demo`, `npm run reconcile`, `npm run watch` and other scripts (ports may have moved). */
+function writeStackInfo(stack: Stack): StackInfo {
+  const info: StackInfo = {
+    pid: process.pid,
     projectId: PROJECT_ID,
-    uid: 'demo-admin',
-    claims: { admin: true },
-    expiresInSeconds: TOKEN_LIFETIME_S,
-  });
-  const sim = stack.sim!.url;
-  const lines = [
-    `ID_TOKEN='${idToken}'`,
-    `ADMIN_TOKEN='${adminToken}'`,
-    `PURCHASE_TOKEN=$(curl -sf -X POST ${sim}_sim/purchases -H 'content-type: application/json' \\`,
-    `  -d '{"type":"product","productId":"remove_ads"}' | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).purchaseToken')`,
-  ];
-  if (verify) {
-    lines.push(
-      `curl -s -X POST ${verify.url} -H "authorization: Bearer $ID_TOKEN" -H 'content-type: application/json' \\`,
-      `  -d "{\\"packageName\\":\\"${PLAY_PACKAGE}\\",\\"productId\\":\\"remove_ads\\",\\"purchaseToken\\":\\"$PURCHASE_TOKEN\\"}"; echo`,
-    );
-  }
-  if (stack.firestore) {
-    lines.push(
-      `curl -s -H 'authorization: Bearer owner' 'http://${stack.firestore.host}/v1/projects/${PROJECT_ID}/databases/(default)/documents/users/demo-user/entitlements/no_ads'`,
-    );
-  }
-  const refund = stack.functions.find((f) => f.entry.target === 'refundPurchase');
-  const adminLines = refund
-    ? [
-        `curl -s -X POST ${refund.url} -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \\`,
-        `  -d "{\\"data\\":{\\"packageName\\":\\"${PLAY_PACKAGE}\\",\\"purchaseToken\\":\\"$PURCHASE_TOKEN\\",\\"action\\":\\"revoke\\",\\"reason\\":\\"local stack demo\\"}}"; echo`,
-      ]
-    : [];
-  return { idToken, adminToken, lines, adminLines };
-}
-
-function runSummary(id: string, run: Json): string {
-  const errors = Array.isArray(run.errors) ? run.errors.length : run.errors;
-  return `reconcileRuns/${id}: ${run.status ?? ''}${run.finishedAt ? '' : ' (not finished)'}, playCalls ${run.playCalls}, errors ${errors}`;
-}
-
-function stackHosts(stack: Stack): StackHosts {
-  return { projectId: PROJECT_ID, pubsubHost: stack.pubsubEmulator!.host, firestoreHost: stack.firestore!.host };
-}
-
-/** Where everything runs, for `npm run demo`, `npm run reconcile` and other scripts (ports may have moved). */
-function writeStackInfo(stack: Stack): void {
-  const info = {
-    projectId: PROJECT_ID,
-    firestoreHost: stack.firestore?.host,
+    firestoreHost: stack.firestore!.host,
     pubsubHost: stack.pubsubEmulator?.host ?? null,
-    simUrl: stack.sim?.url,
+    authEmulatorHost: stack.auth?.host ?? null,
+    simUrl: stack.sim!.url,
+    appStoreSimUrl: stack.apple ? `${stack.apple.url}/` : null,
+    consoleUrl: stack.console?.url ?? null,
+    catalog: stack.catalog,
+    playPackage: stack.playPackage,
+    appleBundleId: stack.apple?.bundleId ?? null,
+    accounts: stack.accounts ?? null,
     functions: Object.fromEntries(stack.functions.map((f) => [f.entry.target, f.url])),
   };
-  writeFileSync(join(ROOT, '.local/stack.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(join(stack.stateDir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
+  const urls: Record<string, string> = { firestore: info.firestoreHost, ...info.functions };
+  if (info.authEmulatorHost) urls.auth = info.authEmulatorHost;
+  if (info.consoleUrl) urls.console = info.consoleUrl;
+  updateLock(stack.stateDir, urls);
+  return info;
 }
 
 function printReady(stack: Stack): void {
   writeStackInfo(stack);
   const c = commands(stack);
+  const { user, admin } = stack.accounts!;
   say('');
   say(`iap-functions local stack is up (${secs(t0)}), project ${PROJECT_ID}, everything on 127.0.0.1:`);
   say('');
   say(table(stack.rows()));
   for (const m of stack.moved) say(`  ! ${m}`);
   say('');
-  say(`Emulator-format ID tokens (valid ${TOKEN_LIFETIME_S / 86400} days; accepted because FIREBASE_AUTH_EMULATOR_HOST is set):`);
-  say('demo-user and demo-admin (claim admin: true). Paste into a shell: create a purchase at the Play');
-  say('simulator, verify it as demo-user, read the entitlement the app would read from Firestore.');
+  if (stack.console) {
+    say(`Support console: ${stack.console.url}  sign in as ${admin.email} / ${admin.password} (admin claim)`);
+    say(`Auth emulator accounts: ${user.email} / ${user.password} (uid ${user.uid}), ${admin.email} / ${admin.password} (uid ${admin.uid}).`);
+    say('');
+  }
+  say('Paste into a shell: sign both in at the Auth emulator (ID tokens last an hour: run those lines again),');
+  say(`buy ${stack.picks.nonConsumable?.productId ?? '(no non-consumable in the catalog)'} at the Play simulator, verify it as ${user.uid}, read the entitlement the app would read:`);
   say('');
   say(c.lines.join('\n'));
   if (c.adminLines.length) {
@@ -480,176 +580,102 @@ function printReady(stack: Stack): void {
     say('As the admin, revoke that purchase with refundPurchase (callable protocol: {"data": …}):');
     say(c.adminLines.join('\n'));
   }
+  if (c.appleLines.length) {
+    say('');
+    say(`On the App Store: buy ${stack.picks.subscription!.productId} at the App Store simulator, verify its jwsRepresentation, renew it (a notification):`);
+    say(c.appleLines.join('\n'));
+  }
   if (stack.functions.some((f) => f.entry.target === 'reconcilePurchases')) {
     say('');
     say(`One reconcile sweep (publishes {} to ${RECONCILE_TOPIC}, prints its reconcileRuns report): npm run reconcile`);
   }
+  const stateArg = stack.stateDir === stateDirFrom(undefined) ? '' : ` --state-dir ${stack.stateDir}`;
+  say(`Follow one user's entitlements, balances and events: npm run watch -- --uid ${user.uid}${stateArg}`);
   say('');
-  say(`Function logs follow, prefixed [name]. Catalog: examples/catalog.json, package ${PLAY_PACKAGE}.`);
+  say(`Function logs follow, prefixed [name]. Catalog: ${shown(stack.catalog)}, package ${stack.playPackage}.`);
   say('Ctrl-C stops everything.');
-  say('');
+  say('ready');
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** The quick-start flow, programmatically and through the printed commands. */
-async function selfCheck(stack: Stack): Promise<boolean> {
-  const results: { name: string; ok: boolean; detail: string }[] = [];
-  const record = (name: string, ok: boolean, detail: string) => {
-    results.push({ name, ok, detail });
-    say(`  ${ok ? '✓' : '✗'} ${name}${detail ? `: ${detail}` : ''}`);
-  };
-  const verify = stack.functions.find((f) => f.entry.target === 'verifyPurchase');
-  if (!verify) {
-    record('verifyPurchase is served', false, 'dist/index.js does not register it');
-    return false;
+/** The state directory's lock: 0 when ours, else the exit code (another stack runs there). */
+async function takeLock(stateDir: string, force: boolean): Promise<number> {
+  let got = acquireLock(stateDir);
+  if (!got.ok && force) {
+    say(`--force: stopping the local stack already running from ${shown(stateDir)} (pid ${got.owner.pid})…`);
+    if (!(await stopOwner(got.owner))) {
+      process.stderr.write(`✗ the local stack with pid ${got.owner.pid} did not stop within 30 s; stop it by hand (Ctrl-C in its terminal).\n`);
+      return 3;
+    }
+    got = acquireLock(stateDir);
   }
-  const c = commands(stack);
-  try {
-    const created = await fetch(`${stack.sim!.url}_sim/purchases`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'product', productId: 'remove_ads' }),
-    });
-    const purchase = (await created.json()) as Json;
-    record('create a purchase at the Play simulator', created.status === 201 && typeof purchase.purchaseToken === 'string', `HTTP ${created.status}`);
-
-    const res = await fetch(verify.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.idToken}` },
-      body: JSON.stringify({ packageName: PLAY_PACKAGE, productId: 'remove_ads', purchaseToken: purchase.purchaseToken }),
-    });
-    const body = (await res.json()) as Json;
-    record(
-      'verify it as demo-user',
-      res.status === 200 && body.entitlements?.no_ads?.active === true && body.purchase?.acknowledged === true,
-      `HTTP ${res.status}, no_ads active: ${body.entitlements?.no_ads?.active}, acknowledged: ${body.purchase?.acknowledged}`,
-    );
-    const again = await fetch(verify.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.adminToken}` },
-      body: JSON.stringify({ packageName: PLAY_PACKAGE, productId: 'remove_ads', purchaseToken: purchase.purchaseToken }),
-    });
-    const againBody = (await again.json()) as Json;
-    record('the same token for another user', again.status === 409, `HTTP ${again.status} ${againBody.error?.code ?? ''}`);
-    const unauth = await fetch(verify.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    await unauth.arrayBuffer();
-    record('no ID token', unauth.status === 401, `HTTP ${unauth.status}`);
-
-    const doc = await fetch(
-      `http://${stack.firestore!.host}/v1/projects/${PROJECT_ID}/databases/(default)/documents/users/demo-user/entitlements/no_ads`,
-      { headers: { authorization: 'Bearer owner' } },
-    );
-    const docBody = (await doc.json()) as Json;
-    record('entitlement in Firestore', doc.status === 200 && docBody.fields?.active?.booleanValue === true, `HTTP ${doc.status}`);
-
-    // The printed commands, as a user pastes them (needs curl).
-    const hasCurl = spawnSync('sh', ['-c', 'command -v curl'], { stdio: 'ignore' }).status === 0;
-    if (hasCurl) {
-      // Asynchronously: the Play simulator answering these curls runs in this process.
-      const marker = '--- admin ---';
-      const script = ['set -e', ...c.lines, ...(c.adminLines.length ? [`echo '${marker}'`, ...c.adminLines] : [])].join('\n');
-      const run = await runShell(script, 30_000);
-      const [main = '', admin = ''] = run.stdout.split(marker);
-      const out = main.trim().split('\n');
-      const parse = (text: string): Json | undefined => {
-        try {
-          return JSON.parse(text) as Json;
-        } catch {
-          return undefined;
-        }
-      };
-      const verified = parse(out[0] ?? '');
-      const entitlement = parse(out.slice(1).join('\n'));
-      record(
-        'the printed curl commands (create, verify, read)',
-        run.status === 0 && verified?.entitlements?.no_ads?.active === true && entitlement?.fields?.active?.booleanValue === true,
-        run.status === 0
-          ? `verify answered ${verified ? `entitlements.no_ads.active=${verified.entitlements?.no_ads?.active}` : out[0]}`
-          : `exit ${run.status}: ${run.stderr.trim()}`,
-      );
-      if (c.adminLines.length) {
-        const answer = parse(admin.trim());
-        record(
-          'the printed admin curl (refundPurchase revoke)',
-          run.status === 0 && answer !== undefined && 'result' in answer,
-          admin.trim().slice(0, 160) || `exit ${run.status}: ${run.stderr.trim()}`,
-        );
-      }
-    } else {
-      say('  - the printed curl commands: skipped (no curl)');
-    }
-    if (stack.functions.some((f) => f.entry.target === 'playRtdn')) {
-      // Refund with revoke at the simulator (a plain refund sends no RTDN, as at Play) -> void RTDN
-      // published to the topic -> pushed to playRtdn, which logs it.
-      const seen = new Promise<string>((resolve) => {
-        const w = (target: string, line: string) => {
-          if (target === 'playRtdn' && /"message":"playRtdn/.test(line)) {
-            stack.lineWatchers.delete(w);
-            resolve(line);
-          }
-        };
-        stack.lineWatchers.add(w);
-        setTimeout(() => {
-          stack.lineWatchers.delete(w);
-          resolve('');
-        }, 15_000).unref();
-      });
-      const refund = await fetch(`${stack.sim!.url}_sim/purchases/${encodeURIComponent(purchase.purchaseToken)}/refund`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ revoke: true }),
-      });
-      await refund.arrayBuffer();
-      const line = await seen;
-      let outcome = '';
-      try {
-        const j = JSON.parse(line) as Json;
-        outcome = `${j.message}${j.outcome ? `: ${JSON.stringify(j.outcome)}` : ''}${j.code ? ` (${j.code})` : ''}`;
-      } catch {
-        /* no line */
-      }
-      record('refund RTDN reaches playRtdn through Pub/Sub push', refund.status === 200 && line !== '', line ? outcome.slice(0, 160) : 'no playRtdn log line within 15 s');
-    }
-    if (stack.functions.some((f) => f.entry.target === 'reconcilePurchases')) {
-      // What npm run reconcile does: {} on the topic -> pushed to reconcilePurchases -> its run report.
-      const out = await reconcileOnce(stackHosts(stack));
-      record(
-        'a reconcile sweep through Pub/Sub push writes its reconcileRuns report',
-        out.finished,
-        out.run ? runSummary(out.run.id, out.run.data) : 'no report within 30 s',
-      );
-    }
-    const stats = stack.sim!.stats();
-    // verify and the RTDN each read the one-time purchase, with products.get or productsv2
-    const reads = (stats.calls['purchases.products.get'] ?? 0) + (stats.calls['purchases.productsv2.getproductpurchasev2'] ?? 0);
-    record('Play calls seen by the simulator', reads >= 2, JSON.stringify(stats.calls));
-  } catch (e) {
-    record('quick-start flow', false, (e as Error).message);
-  }
-  return results.every((r) => r.ok);
+  if (got.ok) return 0;
+  process.stderr.write(`${alreadyRunning(got.owner, stateDir)}\n`);
+  return 3;
 }
 
-function runShell(script: string, timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function alreadyRunning(owner: LockInfo, stateDir: string): string {
+  const urls = owner.urls ?? {};
+  const where = Object.entries(urls).map(([k, v]) => `${k} ${v}`).join(', ');
+  const dir = shown(stateDir);
+  return [
+    `✗ A local stack is already running (pid ${owner.pid}, since ${owner.startedAt}, state in ${dir}/)${where ? `: ${where}` : ' (still starting)'}.`,
+    `  Use that one (its ports and accounts are in ${dir}/stack.json), stop it with Ctrl-C in its terminal or kill ${owner.pid},`,
+    `  or run npm start -- --force to stop it and start a new one (or --state-dir DIR for a second, separate stack).`,
+  ].join('\n');
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { check: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        check: { type: 'boolean', default: false },
+        catalog: { type: 'string' },
+        force: { type: 'boolean', default: false },
+        build: { type: 'boolean', default: false },
+        'state-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
   if (values.help) {
     say(USAGE);
     return 0;
   }
-  const stack = new Stack();
+  // Paths on the command line are the user's, relative to where they ran npm (npm runs us from the root).
+  const userPath = (p: string) => (isAbsolute(p) ? p : resolve(process.env.INIT_CWD ?? process.cwd(), p));
+  const stateDir = values['state-dir'] ? userPath(values['state-dir']) : stateDirFrom(undefined);
+  const catalogArg = values.catalog ?? process.env.IAP_CATALOG;
+  const catalog = catalogArg ? userPath(catalogArg) : join(ROOT, 'examples/catalog.json');
+  mkdirSync(stateDir, { recursive: true });
+
+  const taken = await takeLock(stateDir, values.force);
+  if (taken !== 0) return taken;
+  process.on('exit', () => {
+    // stack.json describes a running stack: gone with it (only ours: --force may have a successor).
+    if (readStackInfo(stateDir)?.pid === process.pid) rmSync(join(stateDir, 'stack.json'), { force: true });
+    releaseLock(stateDir);
+  });
+  // npm start builds only once the lock is ours: a refused second start must not rebuild dist/ and
+  // build/console/ under the running stack.
+  if (values.build) {
+    const built = spawnSync(process.execPath, ['--import', 'tsx', 'tools/build/build.ts'], { cwd: ROOT, stdio: 'inherit' });
+    if (built.status !== 0) {
+      process.stderr.write(`✗ the build failed (exit ${built.status ?? built.signal})\n`);
+      return 1;
+    }
+  }
+
+  let stack: Stack;
+  try {
+    stack = new Stack(stateDir, catalog);
+  } catch (e) {
+    process.stderr.write(`✗ ${(e as Error).message}\n`);
+    return 2;
+  }
   process.on('exit', killAllSync);
   // A closed terminal or pipe must not crash us before we stopped what we started.
   for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
