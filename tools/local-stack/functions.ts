@@ -24,6 +24,8 @@ export const RTDN_TOPIC = 'play-rtdn';
 export const RECONCILE_TOPIC = 'iap-reconcile';
 /** ENTITLEMENT_EVENTS_TOPIC in the stack (a topic without subscribers: the events stay in entitlementEvents). */
 export const EVENTS_TOPIC = 'entitlement-events';
+/** ENTITLEMENT_CLAIMS_KEY in the stack. */
+export const CLAIMS_KEY = 'iap';
 
 /**
  * Every function the local stack knows. Adding one is one entry here; it is served only when
@@ -97,6 +99,8 @@ export function functionEnv(s: StackSettings): NodeJS.ProcessEnv {
   });
   if (s.pubsubHost) env.PUBSUB_EMULATOR_HOST = s.pubsubHost;
   if (s.eventsTopic) env.ENTITLEMENT_EVENTS_TOPIC = s.eventsTopic;
+  // with a real Auth emulator in the stack, entitlements also reach the users' custom claims
+  if (s.authEmulatorHost) env.ENTITLEMENT_CLAIMS_KEY = CLAIMS_KEY;
   Object.assign(env, s.apple, s.overrides);
   return env;
 }
