@@ -44,7 +44,6 @@ export function createPages(reads: Reads, actions: ReturnType<typeof createActio
 
     purchase(root, id) {
       root.replaceChildren(el('h2', `Purchase ${id}`, { 'data-testid': 'purchase-title' }));
-      const result = el('div');
       Promise.all([reads.purchase(id), reads.storeEventsOf(id), reads.ledgerOf(id), reads.auditOf(id)]).then(([p, events, ledger, audit]) => {
         if (!p) return root.append(el('p', 'No such purchase.', { class: 'error', 'data-testid': 'not-found' }));
         const buttons = el('div', '', { class: 'actions' });
@@ -54,16 +53,16 @@ export function createPages(reads: Reads, actions: ReturnType<typeof createActio
             const b = el('button', PURCHASE_ACTIONS[action], { 'data-testid': `action-${action}` });
             b.onclick = () =>
               actions.onPurchase(action, { purchaseId: id, packageName: String(p.packageName), productType: String(p.productType), ...(tokens.has(id) ? { token: tokens.get(id)! } : {}) }, (r) => {
-                result.replaceChildren(resultBox(r));
-                if (r.ok) pages.purchase(root, id); // show the new state (the result box moves along)
-                root.append(result);
+                // show the new state (refused attempts are audited too), the answer first
+                pages.purchase(root, id);
+                root.querySelector('h2')!.after(resultBox(r));
               });
             buttons.append(b);
           }
         } else buttons.append(el('p', 'App Store purchases are refunded by Apple (the customer asks at reportaproblem.apple.com); refundPurchase acts on Play purchases.', { class: 'muted' }));
         root.append(
           section('Store state', purchaseSummary(p)),
-          section('Actions (refundPurchase)', buttons, result),
+          section('Actions (refundPurchase)', buttons),
           section('Store notifications and admin events', table('store-events', ['received', 'id', 'source', 'type', 'applied', 'detail'], events.map((e) => [when(e.receivedAt), short(e.id), String(e.source ?? ''), String(e.type ?? ''), yes(e.applied), e.detail ? json(e.detail) : '']))),
           section('Refund ledger', table('ledger', ['started', 'status', 'action', 'attempts', 'result / error'], ledger.map((l) => [when(l.startedAt), String(l.status), String(l.request?.action ?? ''), String(l.attempts ?? ''), json(l.result ?? l.error ?? null)]))),
           section('Audit log', table('audit', ['at', 'who', 'action', 'reason', 'outcome', 'result / error'], audit.map((a) => [when(a.at), String(a.actor?.email ?? a.actor?.uid ?? ''), String(a.action), String(a.reason ?? ''), String(a.outcome), json(a.result ?? a.error ?? null)]))),
@@ -74,10 +73,9 @@ export function createPages(reads: Reads, actions: ReturnType<typeof createActio
     lists(root) {
       root.replaceChildren(el('h2', 'Operations'));
       Promise.all([reads.pendingRefundReviews(), reads.deadLetters(), reads.adminNotices(), reads.reconcileRuns()]).then(([reviews, letters, notices, runs]) => {
-        const result = el('div');
         const shown = (r: Parameters<typeof resultBox>[0]) => {
           pages.lists(root);
-          root.append(resultBox(r));
+          root.querySelector('h2')!.after(resultBox(r));
         };
         const reviewRows = reviews.map((n) => {
           const buttons = el('span');
@@ -89,7 +87,6 @@ export function createPages(reads: Reads, actions: ReturnType<typeof createActio
           return [when(n.createdAt), String(n.detail?.orderId ?? ''), n.purchaseId ? purchaseLink(String(n.purchaseId)) : '', json(n.detail ?? null), buttons];
         });
         root.append(
-          result,
           section('Pending refund reviews (answer within 24 h of the notification)', table('refund-reviews', ['notified', 'order', 'purchase', 'detail', 'answer'], reviewRows)),
           section('Dead letters (newest 50)', table('dead-letters', ['received', 'source', 'reason', 'replayable', 'payload'], letters.map((d) => [when(d.receivedAt), String(d.source ?? ''), String(d.reason ?? ''), yes(d.replayable), el('code', String(d.payload ?? '').slice(0, 300))]))),
           section('Admin notices (newest 50)', table('admin-notices', ['created', 'kind', 'status', 'purchase', 'detail'], notices.map((n) => [when(n.createdAt), String(n.kind ?? ''), String(n.status ?? ''), n.purchaseId ? purchaseLink(String(n.purchaseId)) : '', json(n.detail ?? null)]))),

@@ -167,6 +167,15 @@ describe('support console in a browser', () => {
     await expect.poll(() => page.getByTestId('audit').textContent(), { timeout: 10_000 }).toContain('chargeback reported by the bank');
     expect(await page.getByTestId('ledger').textContent()).toContain('done');
 
+    // a second revoke: Play refuses (the subscription has ended), the page says so and the refusal is audited
+    await page.getByTestId('action-revoke').click();
+    await page.getByTestId('action-token').fill(p.purchaseToken);
+    await page.getByTestId('action-reason').fill('clicked again');
+    await page.getByTestId('confirm').click();
+    await expect.poll(() => page.getByTestId('audit').textContent(), { timeout: 20_000 }).toContain('clicked again');
+    expect(await page.getByTestId('action-result').textContent()).toMatch(/^Refused or failed — functions\/failed-precondition: .*"code": "failed_precondition"/s);
+    expect(await page.getByTestId('audit').textContent()).toContain('refused');
+
     // back on the user's page: inactive, the revocation on the timeline
     await page.getByTestId('purchase-facts').getByRole('link', { name: customer }).click();
     await expect.poll(() => page.getByTestId('entitlement-premium').textContent(), { timeout: 15_000 }).toBe('inactive');
@@ -199,7 +208,9 @@ describe('support console in a browser', () => {
     await page.context().close();
   }, 60_000);
 
-  it('a pending refund review shows in the operations lists and is declined from there', async () => {
+  it('a pending refund review shows in the operations lists and is declined from there; dead letters are listed', async () => {
+    expect(await s.pushRtdn({ version: '1.0', packageName: 'com.not.ours', eventTimeMillis: String(Date.now()), testNotification: { version: '1.0' } }, 'foreign-package-msg')).toBeLessThan(300);
+    await s.eventually(async () => !(await s.db.collection('deadLetters').where('messageId', '==', 'foreign-package-msg').get()).empty);
     const customer = `demo-customer-${randomBytes(3).toString('hex')}`;
     const p = await bought(customer, 'product', 'remove_ads');
     const view = await s.sim.transition(p.purchaseToken, 'openRefundReview', { refundReason: 'REFUND_REASON_OTHER' });
@@ -215,6 +226,7 @@ describe('support console in a browser', () => {
     await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 20_000 }).toContain('"status": "answered"');
     expect((await s.db.doc(`adminNotices/${noticeId}`).get()).data()).toMatchObject({ status: 'answered' });
     expect(await page.getByTestId('admin-notices').textContent()).toContain('answered');
+    expect(await page.getByTestId('dead-letters').textContent()).toContain('com.not.ours');
     await page.context().close();
   }, 60_000);
 
