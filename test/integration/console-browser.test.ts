@@ -175,6 +175,7 @@ describe('support console in a browser', () => {
     await expect.poll(() => page.getByTestId('audit').textContent(), { timeout: 20_000 }).toContain('clicked again');
     expect(await page.getByTestId('action-result').textContent()).toMatch(/^Refused or failed — functions\/failed-precondition: .*"code": "failed_precondition"/s);
     expect(await page.getByTestId('audit').textContent()).toContain('refused');
+    await screenshot(page, 'console-purchase.png');
 
     // back on the user's page: inactive, the revocation on the timeline
     await page.getByTestId('purchase-facts').getByRole('link', { name: customer }).click();
