@@ -17,9 +17,11 @@ type Cell = string | Node;
 export function table(testid: string, head: string[], rows: Cell[][], empty = 'none'): HTMLElement {
   if (rows.length === 0) return el('p', empty, { 'data-testid': testid, class: 'muted' });
   const t = el('table', '', { 'data-testid': testid });
-  const tr = el('tr');
-  for (const h of head) tr.append(el('th', h));
-  t.append(tr);
+  if (head.some((h) => h !== '')) {
+    const tr = el('tr');
+    for (const h of head) tr.append(el('th', h));
+    t.append(tr);
+  }
   for (const r of rows) {
     const row = el('tr');
     for (const c of r) {

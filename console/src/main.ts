@@ -37,6 +37,8 @@ async function start(): Promise<void> {
   const pages = createPages(reads, createActions(fb, config.functionsBaseUrl), tokens);
   let cleanup: (() => void) | null = null;
   let admin = false;
+  /** Only the latest search may act: an earlier one answering late must not replace its page. */
+  let searches = 0;
 
   onAuthStateChanged(auth, async (user) => {
     admin = false;
@@ -104,20 +106,22 @@ async function start(): Promise<void> {
     form.onsubmit = async (ev) => {
       ev.preventDefault();
       const value = input.value.trim();
+      const mine = ++searches;
+      const say = (text: string) => void (mine === searches && (message.textContent = text));
       message.textContent = '';
       try {
         if (kind.value === 'uid') return go(`user/${encodeURIComponent(value)}`);
         if (kind.value === 'token') {
           const id = await playPurchaseId(value); // the server's purchase id for this token, computed here
-          if (!(await reads.purchase(id))) return void (message.textContent = `No purchase for this token (purchase id ${id}).`);
+          if (!(await reads.purchase(id))) return say(`No purchase for this token (purchase id ${id}).`);
           tokens.set(id, value);
-          return go(`purchase/${id}`);
+          return mine === searches ? go(`purchase/${id}`) : undefined;
         }
         const found = await reads.purchasesByOrderId(value);
-        if (found.length === 0) return void (message.textContent = `No purchase with order id ${value} (a subscription's record holds its latest order).`);
-        return go(`purchase/${found[0]!.id}`);
+        if (found.length === 0) return say(`No purchase with order id ${value} (a subscription's record holds its latest order).`);
+        return mine === searches ? go(`purchase/${found[0]!.id}`) : undefined;
       } catch (e) {
-        message.textContent = `Could not search: ${(e as Error).message}`;
+        say(`Could not search: ${(e as Error).message}`);
       }
     };
     return form;

@@ -104,7 +104,7 @@ async function signedIn(email: string): Promise<Page> {
   await page.getByTestId('email').fill(email);
   await page.getByTestId('password').fill(password);
   await page.getByTestId('sign-in').getByRole('button').click();
-  await page.getByTestId('sign-out').waitFor();
+  await page.locator('[data-testid="search"], [data-testid="not-admin"]').waitFor(); // the claim checked
   expect(errors).toEqual([]);
   return page;
 }
@@ -202,6 +202,8 @@ describe('support console in a browser', () => {
     expect(await page.getByTestId('action-token').inputValue()).toBe(p.purchaseToken);
     await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Cancel' }).click();
 
+    await search(page, 'uid', customer); // away from the purchase, so that its title shows the next search's answer
+    await page.getByTestId('user-title').waitFor();
     await search(page, 'order', p.orderId!);
     await expect.poll(() => page.getByTestId('purchase-title').textContent(), { timeout: 10_000 }).toBe(`Purchase ${purchaseId}`);
     await search(page, 'token', 'no-such-token');
