@@ -5,8 +5,8 @@ import { playPurchaseId } from './ids';
 
 /**
  * Admin actions through the `refundPurchase` callable (CONTRACT section 6; functions/refund-purchase/request.ts):
- * revoke, refund or cancel one Play purchase (by its raw token, which the console never stores), or
- * answer a pending refund review (by its notice). Each asks for a reason and a confirmation; one
+ * revoke, refund or cancel one Play purchase (by its raw token, which the console never stores), move
+ * a purchase of either store to another user (by its id), or answer a pending refund review (by its notice). Each asks for a reason and a confirmation; one
  * idempotencyKey per dialog makes a double submit one action.
  */
 export type PurchaseAction = 'revoke' | 'refund' | 'cancel';
@@ -16,8 +16,7 @@ export const PURCHASE_ACTIONS: Record<PurchaseAction, string> = {
   refund: 'Refund the latest order (access stays)',
   cancel: 'Cancel: stop renewing (access until expiry)',
 };
-// TRANSFER: refundPurchase has no `transfer` action yet (request.ts). When it does, add it here with its
-// fields (target uid) and a button on the purchase page next to the others.
+export const TRANSFER_LABEL = 'Transfer to another user';
 
 export interface ActionTarget {
   purchaseId: string;
@@ -53,6 +52,18 @@ export function createActions(app: FirebaseApp, functionsBaseUrl: string) {
         const data: Record<string, unknown> = { action, packageName: t.packageName, purchaseToken, reason: reason.value, idempotencyKey: f.key };
         if (refundType) data.refundType = refundType.value;
         shown(await send(data));
+        return null;
+      });
+    },
+    /** Moves the purchase to another uid (by purchase id: no token needed; consumables never move). */
+    onTransfer(t: ActionTarget, shown: (r: Result) => void): void {
+      const f = form(TRANSFER_LABEL, `Purchase ${t.purchaseId} (${t.packageName}): its entitlements end for the owner and begin for the new user`);
+      const toUid = f.field('New owner (Firebase uid)', 'action-to-uid', '');
+      const reason = f.field('Reason (kept in the audit log)', 'action-reason', '');
+      f.open(async () => {
+        const uid = toUid.value.trim();
+        if (!uid || uid.includes('/')) return 'A Firebase uid, without "/".';
+        shown(await send({ action: 'transfer', packageName: t.packageName, purchaseId: t.purchaseId, toUid: uid, reason: reason.value, idempotencyKey: f.key }));
         return null;
       });
     },

@@ -1,4 +1,4 @@
-import { createActions, PURCHASE_ACTIONS, resultBox, type PurchaseAction } from './actions';
+import { createActions, PURCHASE_ACTIONS, resultBox, TRANSFER_LABEL, type PurchaseAction } from './actions';
 import { el, json, link, section, short, table, when, yes } from './dom';
 import { sha256Hex } from './ids';
 import type { Reads, Row } from './data';
@@ -60,6 +60,15 @@ export function createPages(reads: Reads, actions: ReturnType<typeof createActio
             buttons.append(b);
           }
         } else buttons.append(el('p', 'App Store purchases are refunded by Apple (the customer asks at reportaproblem.apple.com); refundPurchase acts on Play purchases.', { class: 'muted' }));
+        if (p.productType !== 'consumable') {
+          const b = el('button', TRANSFER_LABEL, { 'data-testid': 'action-transfer' });
+          b.onclick = () =>
+            actions.onTransfer({ purchaseId: id, packageName: String(p.packageName), productType: String(p.productType) }, (r) => {
+              pages.purchase(root, id);
+              root.querySelector('h2')!.after(resultBox(r));
+            });
+          buttons.append(b);
+        }
         root.append(
           section('Store state', purchaseSummary(p)),
           section('Actions (refundPurchase)', buttons),

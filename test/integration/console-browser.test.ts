@@ -233,6 +233,29 @@ describe('support console in a browser', () => {
     await page.context().close();
   }, 60_000);
 
+  it('an admin transfers a purchase to another user (confirmed): the entitlement moves, the audit log says so', async () => {
+    const from = `demo-customer-${randomBytes(3).toString('hex')}`;
+    const to = `demo-new-account-${randomBytes(3).toString('hex')}`;
+    const p = await bought(from, 'product', 'remove_ads');
+    const purchaseId = sha256(p.purchaseToken);
+    const page = await signedIn('support@example.com');
+    await page.goto(`${consoleSite.url}#purchase/${purchaseId}`);
+    await page.getByTestId('purchase-title').waitFor();
+    await page.getByTestId('action-transfer').click();
+    await page.getByTestId('action-to-uid').fill('a/b');
+    await page.getByTestId('confirm').click();
+    await expect.poll(() => page.getByTestId('dialog-error').textContent(), { timeout: 10_000 }).toContain('without "/"');
+    await page.getByTestId('action-to-uid').fill(to);
+    await page.getByTestId('action-reason').fill('customer changed accounts');
+    await page.getByTestId('confirm').click();
+    await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 20_000 }).toContain('"status": "transferred"');
+    expect((await s.db.doc(`purchases/${purchaseId}`).get()).data()).toMatchObject({ uid: to });
+    expect((await s.db.doc(`users/${from}/entitlements/no_ads`).get()).data()).toMatchObject({ active: false });
+    expect((await s.db.doc(`users/${to}/entitlements/no_ads`).get()).data()).toMatchObject({ active: true });
+    await expect.poll(() => page.getByTestId('audit').textContent(), { timeout: 10_000 }).toContain('customer changed accounts');
+    await page.context().close();
+  }, 60_000);
+
   it('a signed-in non-admin sees a clear "not an admin" message and no data; Firestore refuses them too', async () => {
     await account('someone@example.com');
     const page = await signedIn('someone@example.com');
