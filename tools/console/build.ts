@@ -2,9 +2,8 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-/** build/console/: the support console (console/), one bundle plus its page and styles, for Hosting and serve.ts. */
-export async function buildConsole(root: string): Promise<string> {
-  const out = join(root, 'build/console');
+/** build/console/ (or `out`): the support console (console/), one bundle plus its page and styles, for Hosting and serve.ts. */
+export async function buildConsole(root: string, out = join(root, 'build/console')): Promise<string> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   await build({

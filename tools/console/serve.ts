@@ -13,6 +13,8 @@ export interface ConsoleFirebaseConfig {
   firestoreEmulatorHost?: string;
   /** Base URL of the functions, e.g. http://127.0.0.1:8081 (refundPurchase is `${base}/refundPurchase`) */
   functionsBaseUrl: string;
+  /** The admin custom claim when not `admin` (IAP_ADMIN_CLAIM; firestore.rules must say the same). */
+  adminClaim?: string;
 }
 
 const TYPES: Record<string, string> = {

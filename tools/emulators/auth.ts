@@ -11,9 +11,18 @@ import type { RunningEmulator } from './gcloud';
  */
 export async function startAuthEmulator(projectId: string, port?: number): Promise<RunningEmulator> {
   const p = port ?? (await freePort());
+  // The hub and the logging port default to 4400/4500: a second emulator on the machine (another test
+  // file, a running `npm start`) would take them, and this one would die after saying it is ready.
+  const [hub, logging] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'auth-emulator-'));
   const config = join(dir, 'firebase.json');
-  writeFileSync(config, JSON.stringify({ emulators: { auth: { host: '127.0.0.1', port: p }, ui: { enabled: false }, logging: { quiet: true } } }));
+  const emulators = {
+    auth: { host: '127.0.0.1', port: p },
+    hub: { host: '127.0.0.1', port: hub },
+    logging: { host: '127.0.0.1', port: logging, quiet: true },
+    ui: { enabled: false },
+  };
+  writeFileSync(config, JSON.stringify({ emulators }));
   const bin = resolve(__dirname, '../../node_modules/.bin/firebase');
   const proc = startGroup(bin, ['emulators:start', '--only', 'auth', '--project', projectId, '--config', config], {
     ...process.env,
