@@ -205,6 +205,24 @@ describe('npm start', () => {
     }
   }, 60_000);
 
+  it('npm run client: the web client sample signs in as the demo user, buys, verifies, and sees the entitlement arrive through onSnapshot', async () => {
+    const client = run('tools/web-client/buy.ts', ['--state-dir', stateDir]);
+    const code = await client.exited;
+    expect(code, `${client.out()}\n${client.err()}`).toBe(0);
+    expect(client.out()).toContain(`signed in as ${info.accounts!.user.email} (uid ${info.accounts!.user.uid})`);
+    expect(client.out()).toMatch(/^entitlements \(onSnapshot\):$/m);
+    expect(client.out()).toContain('verifyPurchase: verified, no_ads active');
+    expect(client.out()).toMatch(/no_ads: ACTIVE \(purchased, remove_ads\)/);
+    expect(client.out()).toContain('no_ads unlocked from the listener');
+    const doc = await fetch(`http://${info.firestoreHost}/v1/projects/${info.projectId}/databases/(default)/documents/users/${info.accounts!.user.uid}/entitlements/no_ads`, {
+      headers: { authorization: 'Bearer owner' },
+    });
+    expect(((await doc.json()) as { fields: unknown }).fields).toMatchObject({ active: { booleanValue: true }, productId: { stringValue: 'remove_ads' } });
+    const unknown = run('tools/web-client/buy.ts', ['--product', 'nope', '--state-dir', stateDir]);
+    expect(await unknown.exited).toBe(1);
+    expect(unknown.err()).toContain("nope is not in the stack's catalog");
+  }, 60_000);
+
   it('npm run demo passes against it: the Play story, then an App Store purchase, DID_RENEW and REFUND', async () => {
     const demo = run('tools/demo/demo.ts', ['--state-dir', stateDir]);
     const code = await demo.exited;
