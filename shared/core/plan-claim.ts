@@ -54,8 +54,10 @@ export function planClaim(i: ClaimInput): PurchaseChange {
     orderId: i.snapshot.orderId,
     test: i.snapshot.test,
     quantity: i.snapshot.quantity,
-    acknowledged: i.snapshot.acknowledged,
-    consumed: i.snapshot.consumed,
+    // Play never undoes an acknowledgement or a consumption: a read taken before the finish was
+    // recorded (a notification's, committed after it) does not make the purchase unfinished again.
+    acknowledged: i.snapshot.acknowledged || i.current?.acknowledged === true,
+    consumed: i.snapshot.consumed || i.current?.consumed === true,
     entitlements: grant.entitlements,
     credited: owesCredit ? grant.credits : (i.current?.credited ?? null),
     revoked,

@@ -119,6 +119,14 @@ describe('planPlayChange: buying', () => {
     expect(again.purchase.credited).toEqual({ coins: 500 });
   });
 
+  it('a read taken before the purchase was finished (a notification committed after the consume) leaves it finished', () => {
+    const bought = change({ snapshot: coins(1) });
+    expect(bought.purchase).toMatchObject({ consumed: false, needsFinish: true });
+    const finished = { ...bought.purchase, consumed: true, acknowledged: true, needsFinish: false };
+    const late = change({ snapshot: coins(1), current: finished, readAt: new Date(READ.getTime() + 1) });
+    expect(late.purchase).toMatchObject({ consumed: true, acknowledged: true, needsFinish: false });
+  });
+
   it('an unowned purchase is credited when its owner claims it', () => {
     const unowned = change({ uid: null, snapshot: coins(2) });
     expect(unowned.credit).toBeUndefined();

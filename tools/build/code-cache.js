@@ -221,9 +221,15 @@ async function make(dir) {
       server.closeAllConnections?.();
       await new Promise((r) => server.close(r));
     }
-    // A chunk no request reached (Apple's, without an Apple configuration): its top level at least.
+    // A chunk no request reached (Apple's, without an Apple configuration): its packages' top level at
+    // least (its exports are getters that run them). A chunk a request reached keeps what it ran: a
+    // package's bytecode in the cache is memory at every start (Pub/Sub's, in verifyPurchase).
     const vendor = path.join(dir, 'vendor');
-    for (const f of existsSync(vendor) ? require('node:fs').readdirSync(vendor) : []) if (f.endsWith('.js')) load(path.join(vendor, f));
+    for (const f of existsSync(vendor) ? require('node:fs').readdirSync(vendor) : []) {
+      if (!f.endsWith('.js') || loaded.has(path.join(vendor, f))) continue;
+      const chunk = load(path.join(vendor, f));
+      for (const pkg of Object.keys(chunk)) void chunk[pkg];
+    }
     const written = [];
     for (const [file, { script, source }] of loaded) {
       if (!script) continue;
