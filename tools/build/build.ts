@@ -311,14 +311,21 @@ async function main(): Promise<void> {
   }
 
   const codeCache = readFileSync(join(__dirname, 'code-cache.js'));
+  // One non-ASCII character anywhere (a dash in a library's comment) makes V8 hold the whole source
+  // as UTF-16, twice the memory; as \u escapes it means the same in comments, strings and regexps.
+  const asciiOnly = (file: string, bytes: Uint8Array): Uint8Array => {
+    if (!file.endsWith('.js')) return bytes;
+    const text = Buffer.from(bytes).toString('utf8');
+    return /[^\x00-\x7f]/.test(text) ? Buffer.from(text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)) : bytes;
+  };
   const writeOutputs = (dir: string, result: BuildResult) => {
     rmSync(join(dir, 'vendor'), { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     for (const chunk of chunksUsed(result.metafile!)) {
       mkdirSync(join(dir, 'vendor'), { recursive: true });
-      writeFileSync(join(dir, 'vendor', `${chunk}.js`), chunks.get(chunk)!);
+      writeFileSync(join(dir, 'vendor', `${chunk}.js`), asciiOnly(`${chunk}.js`, chunks.get(chunk)!));
     }
-    for (const f of result.outputFiles!) writeFileSync(f.path, f.contents);
+    for (const f of result.outputFiles!) writeFileSync(f.path, asciiOnly(f.path, f.contents));
     writeFileSync(join(dir, 'code-cache.js'), codeCache);
   };
   writeOutputs(join(root, 'dist'), all);
