@@ -1,6 +1,6 @@
-import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startAppStoreStack, type AppStoreStack } from '../helpers/app-store-stack';
+import { consumeEvents, type EventsConsumer, type ReceivedEvent } from '../helpers/events-consumer';
 
 /**
  * Entitlement events from the App Store paths: the simulator's signed notifications reach
@@ -10,24 +10,17 @@ import { startAppStoreStack, type AppStoreStack } from '../helpers/app-store-sta
  */
 const TOPIC = 'entitlement-events';
 let s: AppStoreStack;
-let pubsub: PubSub;
-let sub: Subscription;
-const received: { id: string; type: string; uid: string; data: Record<string, any> }[] = [];
+let consumer: EventsConsumer;
+let received: ReceivedEvent[] = [];
 
 beforeAll(async () => {
   process.env.PUBSUB_EMULATOR_HOST = inject('pubsubEmulatorHost');
   s = await startAppStoreStack({ apiKey: false, env: { ENTITLEMENT_EVENTS_TOPIC: TOPIC } });
-  pubsub = new PubSub({ projectId: s.projectId });
-  const [topic] = await pubsub.createTopic(TOPIC);
-  [sub] = await topic.createSubscription('consumer', { enableMessageOrdering: true });
-  sub.on('message', (m) => {
-    received.push({ id: m.attributes.id!, type: m.attributes.type!, uid: m.attributes.uid!, data: JSON.parse(m.data.toString()) });
-    m.ack();
-  });
+  consumer = await consumeEvents(s.projectId, TOPIC);
+  received = consumer.received;
 }, 60_000);
 afterAll(async () => {
-  await sub?.close();
-  await pubsub?.close();
+  await consumer?.close();
   await s?.close();
 });
 

@@ -1,7 +1,7 @@
-import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { PACKAGE, startFunctionsStack, type FunctionsStack } from '../helpers/verify-stack';
+import { consumeEvents, type EventsConsumer, type ReceivedEvent } from '../helpers/events-consumer';
 
 /**
  * Entitlement events through the real parts: verify and playRtdn (Play simulator -> Pub/Sub emulator
@@ -10,24 +10,17 @@ import { PACKAGE, startFunctionsStack, type FunctionsStack } from '../helpers/ve
  */
 const TOPIC = 'entitlement-events';
 let s: FunctionsStack;
-let pubsub: PubSub;
-let sub: Subscription;
-const received: { id: string; type: string; uid: string; data: Record<string, unknown>; orderingKey: string }[] = [];
+let consumer: EventsConsumer;
+let received: ReceivedEvent[] = [];
 
 beforeAll(async () => {
   process.env.PUBSUB_EMULATOR_HOST = inject('pubsubEmulatorHost');
   s = await startFunctionsStack({ rtdn: true, reconcile: true, env: { ENTITLEMENT_EVENTS_TOPIC: TOPIC, PLAY_MAX_ATTEMPTS: '2' } });
-  pubsub = new PubSub({ projectId: s.projectId });
-  const [topic] = await pubsub.createTopic(TOPIC);
-  [sub] = await topic.createSubscription('consumer', { enableMessageOrdering: true });
-  sub.on('message', (m) => {
-    received.push({ id: m.attributes.id!, type: m.attributes.type!, uid: m.attributes.uid!, data: JSON.parse(m.data.toString()), orderingKey: m.orderingKey ?? '' });
-    m.ack();
-  });
+  consumer = await consumeEvents(s.projectId, TOPIC);
+  received = consumer.received;
 }, 60_000);
 afterAll(async () => {
-  await sub?.close();
-  await pubsub?.close();
+  await consumer?.close();
   await s?.close();
 });
 
@@ -112,18 +105,12 @@ describe('entitlement events on Pub/Sub', () => {
 
   it('Pub/Sub unable to take the event: it stays pending and the next reconcile run publishes it once', async () => {
     const uid = newUid();
-    await pubsub.topic(TOPIC).delete(); // the outage: publishes fail
+    await consumer.dropTopic(); // the outage: publishes fail
     const p = await s.sim.createPurchase({ type: 'subscription', productId: 'premium_monthly', packageName: PACKAGE } as never);
     expect((await s.post({ packageName: PACKAGE, productId: 'premium_monthly', purchaseToken: p.purchaseToken }, { uid })).status).toBe(200);
     const pending = await s.db.collection('entitlementEvents').where('uid', '==', uid).where('pending', '==', true).get();
     expect(pending.size).toBe(1);
-    const [topic] = await pubsub.createTopic(TOPIC);
-    await sub.close();
-    [sub] = await topic.createSubscription('consumer-2', { enableMessageOrdering: true });
-    sub.on('message', (m) => {
-      received.push({ id: m.attributes.id!, type: m.attributes.type!, uid: m.attributes.uid!, data: JSON.parse(m.data.toString()), orderingKey: m.orderingKey ?? '' });
-      m.ack();
-    });
+    await consumer.restoreTopic();
     const { status } = await s.runReconcile();
     expect(status).toBeLessThan(300);
     await settle(uid, 1);

@@ -340,15 +340,20 @@ function probeTarget(args: { project: string; region: string }, config: DeployCo
 
 const show = (m: Missing) => (m.run ? formatStep({ run: m.run }) : `by hand: ${m.manual}`);
 
-/** Probes the project; 0 only when nothing is missing. The config was checked by readDeployConfig. */
-function checkProject(target: ProbeTarget, setupHint: boolean): number {
-  let missing: Missing[];
+/** What the project lacks, or null (said on stderr) when it cannot be probed. */
+function probeOrSay(target: ProbeTarget): Missing[] | null {
   try {
-    missing = probeProject(target);
+    return probeProject(target);
   } catch (e) {
     console.error((e as Error).message);
-    return 1;
+    return null;
   }
+}
+
+/** Probes the project; 0 only when nothing is missing. The config was checked by readDeployConfig. */
+function checkProject(target: ProbeTarget, setupHint: boolean): number {
+  const missing = probeOrSay(target);
+  if (!missing) return 1;
   if (missing.length === 0) {
     console.log(`Project ${target.project}: everything the deploy needs is there.`);
     return 0;
@@ -363,13 +368,8 @@ function checkProject(target: ProbeTarget, setupHint: boolean): number {
 
 /** Prints the fixes, then runs them in order, stopping at the first that fails; then checks again. */
 function setup(target: ProbeTarget): number {
-  let missing: Missing[];
-  try {
-    missing = probeProject(target);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 1;
-  }
+  const missing = probeOrSay(target);
+  if (!missing) return 1;
   const runnable = missing.filter((m) => m.run);
   console.log(runnable.length ? 'Will run:' : 'Nothing for --setup to run.');
   for (const m of runnable) console.log(`  ${show(m)}`);
