@@ -311,6 +311,10 @@ async function main(): Promise<void> {
   }
 
   const codeCache = readFileSync(join(__dirname, 'code-cache.js'));
+  // What code-cache.js loads (the chunks, a function's main.js) is written as the function expression
+  // it compiles, so that no second copy of the text is made at start.
+  const { wrapped } = requireFromRoot('./tools/build/code-cache.js') as { wrapped: (source: string) => string };
+  const loadable = (bytes: Uint8Array): Uint8Array => Buffer.from(wrapped(Buffer.from(bytes).toString('utf8')));
   // One non-ASCII character anywhere (a dash in a library's comment) makes V8 hold the whole source
   // as UTF-16, twice the memory; as \u escapes it means the same in comments, strings and regexps.
   const asciiOnly = (file: string, bytes: Uint8Array): Uint8Array => {
@@ -323,9 +327,10 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     for (const chunk of chunksUsed(result.metafile!)) {
       mkdirSync(join(dir, 'vendor'), { recursive: true });
-      writeFileSync(join(dir, 'vendor', `${chunk}.js`), asciiOnly(`${chunk}.js`, chunks.get(chunk)!));
+      writeFileSync(join(dir, 'vendor', `${chunk}.js`), loadable(asciiOnly(`${chunk}.js`, chunks.get(chunk)!)));
     }
-    for (const f of result.outputFiles!) writeFileSync(f.path, asciiOnly(f.path, f.contents));
+    // dist/index.js stays a plain module: functions-framework requires it (CONTRACT.md section 1).
+    for (const f of result.outputFiles!) writeFileSync(f.path, f.path.endsWith('/main.js') ? loadable(asciiOnly(f.path, f.contents)) : asciiOnly(f.path, f.contents));
     writeFileSync(join(dir, 'code-cache.js'), codeCache);
   };
   writeOutputs(join(root, 'dist'), all);
