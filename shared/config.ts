@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from './zod';
 import { loadAppleConfig, type AppleConfig } from './app-store/config';
 import { CatalogSchema, type Catalog } from './catalog';
 import { userLogSettingsFrom, type UserLogSettings } from './log';
@@ -59,47 +59,51 @@ export class ConfigError extends Error {
 }
 
 const packageName = /^[a-zA-Z][a-zA-Z0-9_]*(\.[a-zA-Z0-9_]+)+$/;
-const url = z.url({ protocol: /^https?$/ }).transform((u) => (u.endsWith('/') ? u : `${u}/`));
+const url = z.pipe(z.url({ protocol: /^https?$/ }), z.transform((u) => (u.endsWith('/') ? u : `${u}/`)));
 
 /** Claims Firebase refuses as custom claims (they are the ID token's own). */
 const RESERVED_CLAIMS = new Set(['acr', 'amr', 'at_hash', 'aud', 'auth_time', 'azp', 'cnf', 'c_hash', 'exp', 'firebase', 'iat', 'iss', 'jti', 'nbf', 'nonce', 'sub']);
 
 const EnvSchema = z.object({
-  GOOGLE_CLOUD_PROJECT: z.string().regex(/^[a-z0-9-]{4,40}$/, 'must be a project id (lowercase letters, digits, -)'),
-  FIREBASE_AUTH_EMULATOR_HOST: z.string().min(1).optional(),
-  FIREBASE_ID_TOKEN_CERTS_URL: z
-    .url()
-    .default('https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com'),
-  PLAY_PACKAGE_NAMES: z
-    .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(packageName, 'each entry must be an Android package name')).min(1, 'name at least one package')),
-  PLAY_API_ROOT_URL: url.default('https://androidpublisher.googleapis.com/'),
-  GOOGLE_OAUTH_TOKEN_URL: z.url().default('https://oauth2.googleapis.com/token'),
-  GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
-  IAP_CATALOG: z.string().min(1),
-  PLAY_LICENSE_KEYS: z.string().min(1).optional(),
-  IAP_ADMIN_CLAIM: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/).default('admin'),
-  PLAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
-  PLAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
-  FIRESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
-  PLAY_TRUST_STORED_STATE: z.enum(['true', 'false']).default('true'),
-  PLAY_TRUST_MARGIN_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3_600),
-  RECONCILE_MAX_PLAY_CALLS: z.coerce.number().int().min(1).max(100_000).default(600),
-  RECONCILE_VOIDED_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
-  ENTITLEMENT_EVENTS_TOPIC: z
-    .string()
-    .regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')
-    .optional(),
-  ENTITLEMENT_CLAIMS_KEY: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a claim name (letters, digits, _; a letter or _ first; at most 64)')
-    .refine((k) => !RESERVED_CLAIMS.has(k), 'is a claim name Firebase reserves for ID tokens')
-    .optional(),
-  LOG_HASH_KEY: z.string().min(16, 'must be at least 16 characters (a random secret; unset = the project id)').optional(),
-  LOG_USER_IDS: z.enum(['true', 'false']).default('false'),
-  RESTORE_POLICY: z.enum(['refuse', 'transfer'], 'must be "refuse" or "transfer"').default('refuse'),
-  RESTORE_TRANSFER_LIMIT: z.coerce.number('must be an integer >= 1').int('must be an integer >= 1').min(1, 'must be an integer >= 1').max(1000).default(3),
+  GOOGLE_CLOUD_PROJECT: z.string().check(z.regex(/^[a-z0-9-]{4,40}$/, 'must be a project id (lowercase letters, digits, -)')),
+  FIREBASE_AUTH_EMULATOR_HOST: z.optional(z.string().check(z.minLength(1))),
+  FIREBASE_ID_TOKEN_CERTS_URL: z._default(
+    z.url(),
+    'https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com',
+  ),
+  PLAY_PACKAGE_NAMES: z.pipe(
+    z.pipe(z.string(), z.transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))),
+    z.array(z.string().check(z.regex(packageName, 'each entry must be an Android package name'))).check(z.minLength(1, 'name at least one package')),
+  ),
+  PLAY_API_ROOT_URL: z._default(url, 'https://androidpublisher.googleapis.com/'),
+  GOOGLE_OAUTH_TOKEN_URL: z._default(z.url(), 'https://oauth2.googleapis.com/token'),
+  GOOGLE_APPLICATION_CREDENTIALS: z.optional(z.string().check(z.minLength(1))),
+  IAP_CATALOG: z.string().check(z.minLength(1)),
+  PLAY_LICENSE_KEYS: z.optional(z.string().check(z.minLength(1))),
+  IAP_ADMIN_CLAIM: z._default(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/)), 'admin'),
+  PLAY_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(60_000)), 10_000),
+  PLAY_MAX_ATTEMPTS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(10)), 4),
+  FIRESTORE_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(300_000)), 15_000),
+  PLAY_TRUST_STORED_STATE: z._default(z.enum(['true', 'false']), 'true'),
+  PLAY_TRUST_MARGIN_SECONDS: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(30 * 86_400)), 3_600),
+  RECONCILE_MAX_PLAY_CALLS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000)), 600),
+  RECONCILE_VOIDED_PAGE_SIZE: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 1000),
+  ENTITLEMENT_EVENTS_TOPIC: z.optional(
+    z.string().check(z.regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')),
+  ),
+  ENTITLEMENT_CLAIMS_KEY: z.optional(
+    z.string().check(
+      z.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a claim name (letters, digits, _; a letter or _ first; at most 64)'),
+      z.refine((k) => !RESERVED_CLAIMS.has(k), 'is a claim name Firebase reserves for ID tokens'),
+    ),
+  ),
+  LOG_HASH_KEY: z.optional(z.string().check(z.minLength(16, 'must be at least 16 characters (a random secret; unset = the project id)'))),
+  LOG_USER_IDS: z._default(z.enum(['true', 'false']), 'false'),
+  RESTORE_POLICY: z._default(z.enum(['refuse', 'transfer'], 'must be "refuse" or "transfer"'), 'refuse'),
+  RESTORE_TRANSFER_LIMIT: z._default(
+    z.coerce.number('must be an integer >= 1').check(z.int('must be an integer >= 1'), z.gte(1, 'must be an integer >= 1'), z.lte(1000)),
+    3,
+  ),
 });
 
 
@@ -182,7 +186,7 @@ function readCatalog(path: string, problems: string[]): Catalog | undefined {
   return parsed.data;
 }
 
-const ServiceAccountKeySchema = z.object({ client_email: z.string().min(1), private_key: z.string().min(1) });
+const ServiceAccountKeySchema = z.object({ client_email: z.string().check(z.minLength(1)), private_key: z.string().check(z.minLength(1)) });
 
 /** The key file is read by google-auth-library later; here we only refuse a broken one early. */
 function readCredentials(path: string, problems: string[]): void {

@@ -1,5 +1,5 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
-import type { z } from 'zod';
+import type * as z from './zod';
 import { DomainError, toHttpError } from './errors';
 
 /** Request plumbing shared by the HTTP functions: size limit, JSON, schema, error replies. */
@@ -31,8 +31,8 @@ export function readJsonBody(req: Request): unknown {
 }
 
 /** Validates with zod; the message names every offending field (never echoing values). */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  let parsed: z.ZodSafeParseResult<z.infer<S>>;
+export function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown): z.infer<S> {
+  let parsed: z.util.SafeParseResult<z.infer<S>>;
   try {
     parsed = schema.safeParse(value);
   } catch {

@@ -1,5 +1,5 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { z } from 'zod';
+import * as z from '../../shared/zod';
 import { applyPlayNotification } from '../../shared/core/apply-play-notification';
 import type { Runtime } from '../../shared/runtime';
 import { instrumentEvent } from '../instrument';
@@ -10,9 +10,9 @@ import { instrumentEvent } from '../instrument';
  */
 const MessagePublishedSchema = z.looseObject({
   message: z.looseObject({
-    data: z.string().optional(),
-    messageId: z.string().optional(),
-    message_id: z.string().optional(),
+    data: z.optional(z.string()),
+    messageId: z.optional(z.string()),
+    message_id: z.optional(z.string()),
   }),
 });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { z } from 'zod';
+import * as z from '../../shared/zod';
 import { refreshAppStorePurchase } from '../../shared/core/apply-app-store-notification';
 import { sweepAppleNotifications } from '../../shared/core/reconcile-apple';
 import type { PurchaseEvent } from '../../shared/store/purchase-record';
@@ -16,7 +16,7 @@ import { instrumentEvent } from '../instrument';
  * scheduled run continues from the checkpoints anyway.
  */
 const MessagePublishedSchema = z.looseObject({
-  message: z.looseObject({ data: z.string().optional(), messageId: z.string().optional(), message_id: z.string().optional() }),
+  message: z.looseObject({ data: z.optional(z.string()), messageId: z.optional(z.string()), message_id: z.optional(z.string()) }),
 });
 
 /** History pages (20 notifications each) one run reads per environment; the rest resumes next run. */

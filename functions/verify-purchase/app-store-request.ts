@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../../shared/zod';
 
 /**
  * The App Store form of verifyPurchase (CONTRACT section 7): `platform: "app_store"` and exactly one of
@@ -11,14 +11,12 @@ const FORMS = ['signedTransaction', 'transactionId', 'receipt'] as const;
 export const AppStoreVerifyRequestSchema = z
   .strictObject({
     platform: z.literal('app_store'),
-    productId: z.string().min(1).max(150).optional(),
-    signedTransaction: z.string().max(32_768).regex(JWS, 'must be a JWS (Transaction.jwsRepresentation)').optional(),
-    transactionId: z.string().regex(/^[0-9]{1,32}$/, 'an App Store transaction id has only digits').optional(),
-    receipt: z
-      .string()
-      .max(60_000)
-      .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be the base64 app receipt (appStoreReceiptURL contents)')
-      .optional(),
+    productId: z.optional(z.string().check(z.minLength(1), z.maxLength(150))),
+    signedTransaction: z.optional(z.string().check(z.maxLength(32_768), z.regex(JWS, 'must be a JWS (Transaction.jwsRepresentation)'))),
+    transactionId: z.optional(z.string().check(z.regex(/^[0-9]{1,32}$/, 'an App Store transaction id has only digits'))),
+    receipt: z.optional(
+      z.string().check(z.maxLength(60_000), z.regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be the base64 app receipt (appStoreReceiptURL contents)')),
+    ),
   })
   .check((ctx) => {
     const sent = FORMS.filter((f) => ctx.value[f] !== undefined);

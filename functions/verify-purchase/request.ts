@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../../shared/zod';
 import { DomainError } from '../../shared/errors';
 import { AppStoreVerifyRequestSchema } from './app-store-request';
 
@@ -9,16 +9,14 @@ import { AppStoreVerifyRequestSchema } from './app-store-request';
 const ORDER_ID = /^GPA\.\d{4}-\d{4}-\d{4}-\d{5}(\.\.\d+)?$/;
 
 export const PlayVerifyRequestSchema = z.strictObject({
-  platform: z.literal('google_play').optional(),
-  packageName: z.string().min(1).max(255),
-  productId: z.string().min(1).max(150),
+  platform: z.optional(z.literal('google_play')),
+  packageName: z.string().check(z.minLength(1), z.maxLength(255)),
+  productId: z.string().check(z.minLength(1), z.maxLength(150)),
   purchaseToken: z
     .string()
-    .min(1)
-    .max(4096)
-    .regex(/^[A-Za-z0-9._:-]+$/, 'a Play purchase token has only letters, digits and . _ : -'),
-  signedData: z.string().min(1).max(16_384).optional(),
-  signature: z.string().min(1).max(4096).optional(),
+    .check(z.minLength(1), z.maxLength(4096), z.regex(/^[A-Za-z0-9._:-]+$/, 'a Play purchase token has only letters, digits and . _ : -')),
+  signedData: z.optional(z.string().check(z.minLength(1), z.maxLength(16_384))),
+  signature: z.optional(z.string().check(z.minLength(1), z.maxLength(4096))),
 });
 
 export const VerifyPurchaseRequestSchema = z.discriminatedUnion('platform', [PlayVerifyRequestSchema, AppStoreVerifyRequestSchema]);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import { AppStoreEnvironment } from './transaction';
 
 /**
@@ -43,21 +43,21 @@ export const NotificationSubtype = {
 const environment = z.enum(Object.values(AppStoreEnvironment) as [AppStoreEnvironment, ...AppStoreEnvironment[]]);
 
 export const AppStoreNotificationSchema = z.object({
-  notificationType: z.string().min(1).max(64),
-  subtype: z.string().min(1).max(64).optional(),
-  notificationUUID: z.string().regex(/^[A-Za-z0-9-]{8,64}$/, 'must be a UUID'),
-  version: z.string().optional(),
-  signedDate: z.number().int().nonnegative(),
-  data: z
-    .object({
-      environment: environment.optional(),
-      appAppleId: z.number().optional(),
-      bundleId: z.string().optional(),
-      signedTransactionInfo: z.string().optional(),
-      signedRenewalInfo: z.string().optional(),
-      status: z.number().int().min(1).max(5).optional(),
-      consumptionRequestReason: z.string().optional(),
-    })
-    .optional(),
+  notificationType: z.string().check(z.minLength(1), z.maxLength(64)),
+  subtype: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+  notificationUUID: z.string().check(z.regex(/^[A-Za-z0-9-]{8,64}$/, 'must be a UUID')),
+  version: z.optional(z.string()),
+  signedDate: z.int().check(z.nonnegative()),
+  data: z.optional(
+    z.object({
+      environment: z.optional(environment),
+      appAppleId: z.optional(z.number()),
+      bundleId: z.optional(z.string()),
+      signedTransactionInfo: z.optional(z.string()),
+      signedRenewalInfo: z.optional(z.string()),
+      status: z.optional(z.int().check(z.gte(1), z.lte(5))),
+      consumptionRequestReason: z.optional(z.string()),
+    }),
+  ),
 });
 export type AppStoreNotificationPayload = z.infer<typeof AppStoreNotificationSchema>;

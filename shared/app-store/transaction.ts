@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import { RevocationPercentageSchema } from '../model/app-store-refund-share';
 
 /**
@@ -28,31 +28,31 @@ export type AppStoreProductType = (typeof AppStoreProductType)[keyof typeof AppS
 
 export const OwnershipType = { PURCHASED: 'PURCHASED', FAMILY_SHARED: 'FAMILY_SHARED' } as const;
 
-const id = z.string().min(1).max(64);
-const millis = z.number().int().nonnegative();
+const id = z.string().check(z.minLength(1), z.maxLength(64));
+const millis = z.int().check(z.nonnegative());
 
 export const AppStoreTransactionSchema = z.object({
   transactionId: id,
   originalTransactionId: id,
-  bundleId: z.string().min(1),
-  productId: z.string().min(1),
+  bundleId: z.string().check(z.minLength(1)),
+  productId: z.string().check(z.minLength(1)),
   type: z.enum(Object.values(AppStoreProductType) as [AppStoreProductType, ...AppStoreProductType[]]),
   environment: z.enum(Object.values(AppStoreEnvironment) as [AppStoreEnvironment, ...AppStoreEnvironment[]]),
   purchaseDate: millis,
   signedDate: millis,
-  originalPurchaseDate: millis.optional(),
-  expiresDate: millis.optional(),
-  revocationDate: millis.optional(),
-  revocationReason: z.number().int().optional(),
-  revocationType: z.string().optional(),
+  originalPurchaseDate: z.optional(millis),
+  expiresDate: z.optional(millis),
+  revocationDate: z.optional(millis),
+  revocationReason: z.optional(z.int()),
+  revocationType: z.optional(z.string()),
   /** The refunded share, thousandths of a percent (100000 = 100 %); absent for a refund in full. */
-  revocationPercentage: RevocationPercentageSchema.optional(),
-  quantity: z.number().int().positive().optional(),
-  inAppOwnershipType: z.enum([OwnershipType.PURCHASED, OwnershipType.FAMILY_SHARED]).optional(),
-  appAccountToken: z.string().optional(),
-  subscriptionGroupIdentifier: z.string().optional(),
-  webOrderLineItemId: z.string().optional(),
-  transactionReason: z.string().optional(),
-  isUpgraded: z.boolean().optional(),
+  revocationPercentage: z.optional(RevocationPercentageSchema),
+  quantity: z.optional(z.int().check(z.positive())),
+  inAppOwnershipType: z.optional(z.enum([OwnershipType.PURCHASED, OwnershipType.FAMILY_SHARED])),
+  appAccountToken: z.optional(z.string()),
+  subscriptionGroupIdentifier: z.optional(z.string()),
+  webOrderLineItemId: z.optional(z.string()),
+  transactionReason: z.optional(z.string()),
+  isUpgraded: z.optional(z.boolean()),
 });
 export type AppStoreTransaction = z.infer<typeof AppStoreTransactionSchema>;

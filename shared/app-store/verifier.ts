@@ -1,5 +1,5 @@
 import { Environment, SignedDataVerifier, VerificationException, VerificationStatus } from '@apple/app-store-server-library';
-import type { z } from 'zod';
+import type * as z from '../zod';
 import { DomainError } from '../errors';
 import { countCall } from '../metrics';
 import type { AppleConfig } from './config';
@@ -29,7 +29,7 @@ export function createSignedData(config: AppleConfig): SignedData {
   );
   const accepted = config.environments.join(', ');
 
-  async function verify<S extends z.ZodType>(
+  async function verify<S extends z.ZodMiniType>(
     kind: Kind,
     jws: string,
     decode: (v: SignedDataVerifier) => Promise<unknown>,

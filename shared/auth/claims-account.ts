@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import type { ClaimsAccount } from '../core/deliver-events';
 import { countCall } from '../metrics';
 
@@ -9,7 +9,7 @@ import { countCall } from '../metrics';
  * `Bearer owner`. Each call is bounded; a failure throws and the delivery leaves the claim pending.
  */
 const LookupResponse = z.object({
-  users: z.array(z.object({ localId: z.string(), customAttributes: z.string().optional() })).optional(),
+  users: z.optional(z.array(z.object({ localId: z.string(), customAttributes: z.optional(z.string()) }))),
 });
 
 /** What custom claims may be: a JSON object (the Auth API stores whatever string it is given). */

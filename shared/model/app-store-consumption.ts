@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import type { CatalogProduct } from '../catalog';
 import type { PurchaseRecord } from '../store/purchase-record';
 
@@ -50,8 +50,8 @@ export const ConsumptionInfoSchema = z.strictObject({
   sampleContentProvided: z.boolean(),
   deliveryStatus: z.enum(Object.values(DeliveryStatus) as [DeliveryStatus, ...DeliveryStatus[]]),
   /** Thousandths of a percent consumed (100000 = all of it). */
-  consumptionPercentage: z.number().int().min(0).max(MILLI).optional(),
-  refundPreference: z.enum(Object.values(RefundPreference) as [RefundPreference, ...RefundPreference[]]).optional(),
+  consumptionPercentage: z.optional(z.int().check(z.gte(0), z.lte(MILLI))),
+  refundPreference: z.optional(z.enum(Object.values(RefundPreference) as [RefundPreference, ...RefundPreference[]])),
 });
 export type ConsumptionInfo = z.infer<typeof ConsumptionInfoSchema>;
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from '../zod';
 
 /**
  * The newest transaction of an auto-renewable subscription, as the purchase record keeps it. Every
@@ -10,10 +10,10 @@ import { z } from 'zod';
  */
 export const LatestTransactionSchema = z.strictObject({
   /** SHA-256 hex of `app_store_tx:<transactionId>`. */
-  id: z.string().regex(/^[0-9a-f]{64}$/),
+  id: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   purchaseDate: z.date(),
   /** null: the transaction has no expiry (never for a subscription renewal, but Apple may omit it). */
-  expiresDate: z.date().nullable(),
+  expiresDate: z.nullable(z.date()),
 });
 export type LatestTransaction = z.infer<typeof LatestTransactionSchema>;
 

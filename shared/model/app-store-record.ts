@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 import type { PurchaseRecord } from '../store/purchase-record';
 import { LatestTransactionSchema, type LatestTransaction } from './app-store-latest-transaction';
 import { RevocationPercentageSchema } from './app-store-refund-share';
@@ -11,8 +11,8 @@ import { RevocationPercentageSchema } from './app-store-refund-share';
  * these fields existed, or altered by hand, yields nulls.
  */
 export const AppStoreRecordFieldsSchema = z.object({
-  latestTransaction: LatestTransactionSchema.nullable().default(null),
-  revocationPercentage: RevocationPercentageSchema.nullable().default(null),
+  latestTransaction: z._default(z.nullable(LatestTransactionSchema), null),
+  revocationPercentage: z._default(z.nullable(RevocationPercentageSchema), null),
 });
 export type AppStoreRecordFields = z.infer<typeof AppStoreRecordFieldsSchema>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod';
 
 /**
  * Apple's `revocationPercentage`: the share of a transaction the App Store refunded, in thousandths of
@@ -8,7 +8,7 @@ import { z } from 'zod';
  */
 export const FULL_REFUND = 100_000;
 
-export const RevocationPercentageSchema = z.number().int().min(0).max(FULL_REFUND);
+export const RevocationPercentageSchema = z.int().check(z.gte(0), z.lte(FULL_REFUND));
 
 export interface TakeBack {
   /** What stands taken back after this refund (the record's creditsReversed). */

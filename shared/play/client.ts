@@ -6,7 +6,7 @@ import { log, timed } from '../log';
 import { countCall } from '../metrics';
 import { withRetry, type RetryPolicy } from '../retry';
 import { createQuotaGate, parseRetryAfter, type QuotaGate } from './quota-gate';
-import { ZodError, type ZodType } from 'zod';
+import * as z from '../zod';
 import {
   ProductPurchaseV2Schema,
   SubscriptionPurchaseV2Schema,
@@ -203,11 +203,11 @@ function toDomain(error: unknown, what: string, ref: PurchaseRef): DomainError {
 }
 
 /** A Play answer we cannot read is not the purchase's fault: 503, logged for the operator. */
-function parseResource<T>(schema: ZodType<T>, data: unknown, what: string): T {
+function parseResource<T>(schema: z.ZodMiniType<T>, data: unknown, what: string): T {
   try {
     return schema.parse(data);
   } catch (e) {
-    const detail = e instanceof ZodError ? e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(e);
+    const detail = e instanceof z.$ZodError ? e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(e);
     log('ERROR', 'Google Play answered in a shape we cannot read', { what, detail });
     throw new DomainError('upstream_unavailable', `Google Play's answer to ${what} could not be read; retry later.`, {
       retryAfterSeconds: 60,

@@ -1,11 +1,11 @@
-import { z } from 'zod';
+import * as z from '../zod';
 
 /**
  * Play's Real-Time Developer Notification (the JSON inside a Pub/Sub message's base64 `data`).
  * Exactly one of the notification kinds is present. Loose objects: Play adds fields over time.
  */
-const int64 = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(Number);
-const token = z.string().min(1).max(4096);
+const int64 = z.pipe(z.union([z.string().check(z.regex(/^\d+$/)), z.int().check(z.nonnegative())]), z.transform(Number));
+const token = z.string().check(z.minLength(1), z.maxLength(4096));
 
 export const SubscriptionNotificationType = {
   RECOVERED: 1,
@@ -33,54 +33,56 @@ export const VoidedProductType = { SUBSCRIPTION: 1, ONE_TIME: 2 } as const;
 export const VoidedRefundType = { FULL: 1, QUANTITY_BASED_PARTIAL: 2 } as const;
 
 const SubscriptionNotificationSchema = z.looseObject({
-  version: z.string().optional(),
-  notificationType: z.number().int().positive(),
+  version: z.optional(z.string()),
+  notificationType: z.int().check(z.positive()),
   purchaseToken: token,
-  subscriptionId: z.string().optional(),
+  subscriptionId: z.optional(z.string()),
 });
 
 const OneTimeProductNotificationSchema = z.looseObject({
-  version: z.string().optional(),
-  notificationType: z.number().int().positive(),
+  version: z.optional(z.string()),
+  notificationType: z.int().check(z.positive()),
   purchaseToken: token,
   /** Absent for multi-product purchases; productsv2 needs no product id anyway. */
-  sku: z.string().min(1).max(150).optional(),
+  sku: z.optional(z.string().check(z.minLength(1), z.maxLength(150))),
 });
 
 const VoidedPurchaseNotificationSchema = z.looseObject({
   purchaseToken: token,
-  orderId: z.string().max(200).optional(),
-  productType: z.number().int(),
-  refundType: z.number().int(),
+  orderId: z.optional(z.string().check(z.maxLength(200))),
+  productType: z.int(),
+  refundType: z.int(),
 });
 
 const PendingRefundReviewNotificationSchema = z.looseObject({
-  version: z.string().optional(),
-  pendingRefundToken: z.string().optional(),
-  orderId: z.string().optional(),
-  refundReason: z.unknown().optional(),
+  version: z.optional(z.string()),
+  pendingRefundToken: z.optional(z.string()),
+  orderId: z.optional(z.string()),
+  refundReason: z.optional(z.unknown()),
 });
 
 export const DeveloperNotificationSchema = z
   .looseObject({
-    version: z.string().optional(),
-    packageName: z.string().min(1).max(255),
+    version: z.optional(z.string()),
+    packageName: z.string().check(z.minLength(1), z.maxLength(255)),
     eventTimeMillis: int64,
-    subscriptionNotification: SubscriptionNotificationSchema.optional(),
-    oneTimeProductNotification: OneTimeProductNotificationSchema.optional(),
-    voidedPurchaseNotification: VoidedPurchaseNotificationSchema.optional(),
-    pendingRefundReviewNotification: PendingRefundReviewNotificationSchema.optional(),
-    testNotification: z.looseObject({ version: z.string().optional() }).optional(),
+    subscriptionNotification: z.optional(SubscriptionNotificationSchema),
+    oneTimeProductNotification: z.optional(OneTimeProductNotificationSchema),
+    voidedPurchaseNotification: z.optional(VoidedPurchaseNotificationSchema),
+    pendingRefundReviewNotification: z.optional(PendingRefundReviewNotificationSchema),
+    testNotification: z.optional(z.looseObject({ version: z.optional(z.string()) })),
   })
-  .refine(
-    (n) =>
-      [
-        n.subscriptionNotification,
-        n.oneTimeProductNotification,
-        n.voidedPurchaseNotification,
-        n.pendingRefundReviewNotification,
-        n.testNotification,
-      ].filter((x) => x !== undefined).length === 1,
-    'exactly one notification kind must be present',
+  .check(
+    z.refine(
+      (n) =>
+        [
+          n.subscriptionNotification,
+          n.oneTimeProductNotification,
+          n.voidedPurchaseNotification,
+          n.pendingRefundReviewNotification,
+          n.testNotification,
+        ].filter((x) => x !== undefined).length === 1,
+      'exactly one notification kind must be present',
+    ),
   );
 export type DeveloperNotification = z.infer<typeof DeveloperNotificationSchema>;

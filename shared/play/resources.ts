@@ -1,10 +1,10 @@
-import { z } from 'zod';
+import * as z from '../zod';
 
 /**
  * The Play Developer API resources we read (the V2 ones: string enums, RFC 3339 times), as Play sends
  * them. Loose objects: Play adds fields over time and an unknown field must not fail a purchase.
  */
-const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const opt = <T extends z.ZodMiniType>(t: T) => z.pipe(z.nullish(t), z.transform((v) => v ?? undefined));
 
 const accountIdentifiers = z.looseObject({
   externalAccountId: opt(z.string()),
@@ -19,12 +19,12 @@ export const ConsumptionState = {
 } as const;
 
 const ProductLineItemSchema = z.looseObject({
-  productId: z.string().min(1),
+  productId: z.string().check(z.minLength(1)),
   productOfferDetails: opt(
     z.looseObject({
       consumptionState: opt(z.string()),
-      quantity: opt(z.number().int().nonnegative()),
-      refundableQuantity: opt(z.number().int().nonnegative()),
+      quantity: opt(z.int().check(z.nonnegative())),
+      refundableQuantity: opt(z.int().check(z.nonnegative())),
       offerId: opt(z.string()),
       purchaseOptionId: opt(z.string()),
       rentOfferDetails: opt(z.looseObject({})),
@@ -99,14 +99,14 @@ export type SubscriptionPurchaseV2 = z.infer<typeof SubscriptionPurchaseV2Schema
 
 /** purchases.voidedpurchases.list: revoked orders (Play lists no refund made without revoke). */
 export const VoidedPurchaseSchema = z.looseObject({
-  purchaseToken: z.string().min(1),
+  purchaseToken: z.string().check(z.minLength(1)),
   orderId: opt(z.string()),
   purchaseTimeMillis: opt(z.string()),
   voidedTimeMillis: opt(z.string()),
-  voidedSource: opt(z.number().int()),
-  voidedReason: opt(z.number().int()),
+  voidedSource: opt(z.int()),
+  voidedReason: opt(z.int()),
   /** Only for quantity-based partial refunds. */
-  voidedQuantity: opt(z.number().int().positive()),
+  voidedQuantity: opt(z.int().check(z.positive())),
 });
 export type VoidedPurchase = z.infer<typeof VoidedPurchaseSchema>;
 

@@ -1,5 +1,5 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from '../zod';
 import { DomainError } from '../errors';
 
 /**
@@ -82,14 +82,14 @@ export const PlaySignedDataSchema = z.looseObject({
   packageName: z.string(),
   productId: z.string(),
   purchaseToken: z.string(),
-  orderId: z.string().optional(),
-  purchaseTime: z.number().optional(),
-  purchaseState: z.number().optional(),
-  quantity: z.number().optional(),
-  acknowledged: z.boolean().optional(),
-  autoRenewing: z.boolean().optional(),
-  obfuscatedAccountId: z.string().optional(),
-  obfuscatedProfileId: z.string().optional(),
+  orderId: z.optional(z.string()),
+  purchaseTime: z.optional(z.number()),
+  purchaseState: z.optional(z.number()),
+  quantity: z.optional(z.number()),
+  acknowledged: z.optional(z.boolean()),
+  autoRenewing: z.optional(z.boolean()),
+  obfuscatedAccountId: z.optional(z.string()),
+  obfuscatedProfileId: z.optional(z.string()),
 });
 export type PlaySignedData = z.infer<typeof PlaySignedDataSchema>;
 
