@@ -64,6 +64,9 @@ const url = z.pipe(z.url({ protocol: /^https?$/ }), z.transform((u) => (u.endsWi
 /** Claims Firebase refuses as custom claims (they are the ID token's own). */
 const RESERVED_CLAIMS = new Set(['acr', 'amr', 'at_hash', 'aud', 'auth_time', 'azp', 'cnf', 'c_hash', 'exp', 'firebase', 'iat', 'iss', 'jti', 'nbf', 'nonce', 'sub']);
 
+/** A whole number in [min, max], `fallback` when unset. */
+const intSetting = (min: number, max: number, fallback: number) => z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
+
 const EnvSchema = z.object({
   GOOGLE_CLOUD_PROJECT: z.string().check(z.regex(/^[a-z0-9-]{4,40}$/, 'must be a project id (lowercase letters, digits, -)')),
   FIREBASE_AUTH_EMULATOR_HOST: z.optional(z.string().check(z.minLength(1))),
@@ -81,13 +84,13 @@ const EnvSchema = z.object({
   IAP_CATALOG: z.string().check(z.minLength(1)),
   PLAY_LICENSE_KEYS: z.optional(z.string().check(z.minLength(1))),
   IAP_ADMIN_CLAIM: z._default(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/)), 'admin'),
-  PLAY_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(60_000)), 10_000),
-  PLAY_MAX_ATTEMPTS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(10)), 4),
-  FIRESTORE_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(300_000)), 15_000),
+  PLAY_TIMEOUT_MS: intSetting(100, 60_000, 10_000),
+  PLAY_MAX_ATTEMPTS: intSetting(1, 10, 4),
+  FIRESTORE_TIMEOUT_MS: intSetting(100, 300_000, 15_000),
   PLAY_TRUST_STORED_STATE: z._default(z.enum(['true', 'false']), 'true'),
-  PLAY_TRUST_MARGIN_SECONDS: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(30 * 86_400)), 3_600),
-  RECONCILE_MAX_PLAY_CALLS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100_000)), 600),
-  RECONCILE_VOIDED_PAGE_SIZE: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(1000)), 1000),
+  PLAY_TRUST_MARGIN_SECONDS: intSetting(0, 30 * 86_400, 3_600),
+  RECONCILE_MAX_PLAY_CALLS: intSetting(1, 100_000, 600),
+  RECONCILE_VOIDED_PAGE_SIZE: intSetting(1, 1000, 1000),
   ENTITLEMENT_EVENTS_TOPIC: z.optional(
     z.string().check(z.regex(/^(?!goog)[A-Za-z][\w.~+%-]{2,254}$/, 'must be a Pub/Sub topic id (3-255 characters, a letter first, not "goog...")')),
   ),

@@ -287,7 +287,15 @@ async function main(): Promise<void> {
 
   // The chunks, built once.
   const needed = new Set([...chunksUsed(all.metafile!), ...[...perFunction.values()].flatMap((r) => chunksUsed(r.metafile!))]);
-  const chunks = new Map<string, Uint8Array>();
+  // One non-ASCII character anywhere (a dash in a library's comment) makes V8 hold the whole source
+  // as UTF-16, twice the memory; as \u escapes it means the same in comments, strings and regexps.
+  const asciiOnly = (bytes: Uint8Array): string =>
+    Buffer.from(bytes).toString('utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // What code-cache.js loads (the chunks, a function's main.js) is written as the function expression
+  // it compiles, so that no second copy of the text is made at start.
+  const { wrapped } = requireFromRoot('./tools/build/code-cache.js') as { wrapped: (source: string) => string };
+  const loadable = (bytes: Uint8Array): Buffer => Buffer.from(wrapped(asciiOnly(bytes)));
+  const chunks = new Map<string, Buffer>();
   for (const chunk of [...needed].sort()) {
     // Each package a getter: loading the chunk compiles it, but runs only the packages a function uses
     // (verifyPurchase never runs Pub/Sub's unless it publishes events).
@@ -307,30 +315,21 @@ async function main(): Promise<void> {
     const installed = (p: string) => existsSync(join(root, 'node_modules', p, 'package.json'));
     const leftOut = externalPackages(result.metafile!).filter((p) => !EXTERNAL.includes(p) && installed(p));
     if (leftOut.length) throw new Error(`vendor/${chunk}.js requires packages it does not contain: ${leftOut.join(', ')}`);
-    chunks.set(chunk, result.outputFiles![0]!.contents);
+    chunks.set(chunk, loadable(result.outputFiles![0]!.contents));
   }
 
   const codeCache = readFileSync(join(__dirname, 'code-cache.js'));
-  // What code-cache.js loads (the chunks, a function's main.js) is written as the function expression
-  // it compiles, so that no second copy of the text is made at start.
-  const { wrapped } = requireFromRoot('./tools/build/code-cache.js') as { wrapped: (source: string) => string };
-  const loadable = (bytes: Uint8Array): Uint8Array => Buffer.from(wrapped(Buffer.from(bytes).toString('utf8')));
-  // One non-ASCII character anywhere (a dash in a library's comment) makes V8 hold the whole source
-  // as UTF-16, twice the memory; as \u escapes it means the same in comments, strings and regexps.
-  const asciiOnly = (file: string, bytes: Uint8Array): Uint8Array => {
-    if (!file.endsWith('.js')) return bytes;
-    const text = Buffer.from(bytes).toString('utf8');
-    return /[^\x00-\x7f]/.test(text) ? Buffer.from(text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)) : bytes;
-  };
+  // dist/index.js stays a plain module: functions-framework requires it (CONTRACT.md section 1).
+  const output = (file: string, bytes: Uint8Array): Uint8Array =>
+    file.endsWith('/main.js') ? loadable(bytes) : file.endsWith('.js') ? Buffer.from(asciiOnly(bytes)) : bytes;
   const writeOutputs = (dir: string, result: BuildResult) => {
     rmSync(join(dir, 'vendor'), { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     for (const chunk of chunksUsed(result.metafile!)) {
       mkdirSync(join(dir, 'vendor'), { recursive: true });
-      writeFileSync(join(dir, 'vendor', `${chunk}.js`), loadable(asciiOnly(`${chunk}.js`, chunks.get(chunk)!)));
+      writeFileSync(join(dir, 'vendor', `${chunk}.js`), chunks.get(chunk)!);
     }
-    // dist/index.js stays a plain module: functions-framework requires it (CONTRACT.md section 1).
-    for (const f of result.outputFiles!) writeFileSync(f.path, f.path.endsWith('/main.js') ? loadable(asciiOnly(f.path, f.contents)) : asciiOnly(f.path, f.contents));
+    for (const f of result.outputFiles!) writeFileSync(f.path, output(f.path, f.contents));
     writeFileSync(join(dir, 'code-cache.js'), codeCache);
   };
   writeOutputs(join(root, 'dist'), all);

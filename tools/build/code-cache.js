@@ -5,8 +5,9 @@
  *
  * `load(file)` runs a CommonJS file as `require(file)` would, except that when `file.cache` exists and
  * was made from this very source (SHA-256) by this Node version, V8 is handed the cached bytecode
- * instead of compiling the file again; V8 itself refuses a cache that does not fit its flags, and the file is then compiled as
- * usual. The folder's index.js and the lazily loaded vendor chunks go through it.
+ * instead of compiling the file again; V8 itself refuses a cache that does not fit its flags, and the
+ * file is then compiled as usual. The folder's main.js (from index.js) and the lazily loaded vendor
+ * chunks go through it.
  *
  * `node code-cache.js` (the folder's `gcp-build` script, so Cloud Build makes the caches with the
  * Node that will run them; tools/build/build.ts runs it too, for local use) loads the folder's
