@@ -71,7 +71,13 @@ const cache = require('./code-cache.js');
 const { getTestServer } = require('@google-cloud/functions-framework/testing');
 const server = getTestServer(process.env.TARGET);
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, targets: fn.FUNCTION_TARGETS }));
-process.on('message', () => process.send({ status: cache.status(), paths: module.paths }));
+process.on('message', (m) => {
+  if (m !== 'internals') return process.send({ status: cache.status(), paths: module.paths });
+  // Which generated protobuf modules ran (each registers its root), and the young generation's size.
+  const gax = cache.load(require('node:path').join(__dirname, 'vendor/google.js'))['google-gax'];
+  const newSpace = require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  process.send({ protobufRoots: Object.keys(gax.protobufMinimal.roots).sort(), newSpaceBytes: newSpace.space_size });
+});
 `;
 
 let dir: string;
@@ -193,6 +199,16 @@ describe('build/functions/verifyPurchase in a folder of its own', () => {
     const after = await ask();
     expect(loadedNames(after.status)).toEqual(['main.js', 'vendor/google.js']);
     expect(after.status.every((s) => s.cache === 'used')).toBe(true);
+
+    // google-gax's IAM, Locations and Operations protos stayed unevaluated (tools/build/build.ts,
+    // LAZY_LIBRARY_MODULES), Firestore's own ran; the young generation kept its initial size
+    // (code-cache.js; grown, it was 14 MB after a first verification).
+    const reply = next();
+    proc.send('internals');
+    const internals = (await reply) as { protobufRoots: string[]; newSpaceBytes: number };
+    expect(internals.protobufRoots).toContain('firestore_v1');
+    for (const unused of ['iam_protos', 'locations_protos', 'operations_protos']) expect(internals.protobufRoots).not.toContain(unused);
+    expect(internals.newSpaceBytes).toBeLessThanOrEqual(4 * 2 ** 20);
     expect(stderr).toBe('');
   }, 60_000);
 });

@@ -57,22 +57,28 @@ function packageName(path: string): string {
 }
 
 /**
- * A CommonJS module standing for `pkg`: the same export names (read from the package here, at build
- * time, so that esbuild's interop copies getters, not values), each a getter that loads the chunk.
+ * CommonJS module text with `real`'s export names (read here, at build time, so that esbuild's
+ * interop and TypeScript's __importStar copy getters, not values), each a getter through `load`.
+ * `interopDefault`: also a `default` (the module itself unless it has one), for `import x from 'pkg'`.
  */
-function lazyShim(pkg: string): string {
-  const chunk = chunkOf.get(pkg)!;
-  const real = requireFromRoot(pkg) as Record<string, unknown>;
-  const names = Object.keys(real).filter((n) => n !== 'default' && n !== '__esModule');
+function lazyExports(real: Record<string, unknown>, load: string, comment: string, interopDefault: boolean): string {
+  const names = Object.keys(real).filter((n) => n !== '__esModule' && (n !== 'default' || !interopDefault));
   return [
-    `// ${pkg}, loaded from ./vendor/${chunk}.js on the first use of one of its exports (tools/build/build.ts)`,
+    `// ${comment} (tools/build/build.ts)`,
     `'use strict';`,
     `let mod;`,
-    `const load = () => (mod ??= require('./code-cache.js').load(require('node:path').join(__dirname, ${JSON.stringify(`vendor/${chunk}.js`)}))[${JSON.stringify(pkg)}]);`,
+    `const load = () => (mod ??= ${load});`,
     real.__esModule ? `Object.defineProperty(exports, '__esModule', { value: true });` : '',
     `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
-    `Object.defineProperty(exports, 'default', { enumerable: true, get: () => { const m = load(); return m.default ?? m; } });`,
+    interopDefault ? `Object.defineProperty(exports, 'default', { enumerable: true, get: () => { const m = load(); return m.default ?? m; } });` : '',
   ].join('\n');
+}
+
+/** `pkg` in main.js: its chunk is read, compiled and run on the first use of one of its exports. */
+function lazyShim(pkg: string): string {
+  const chunk = chunkOf.get(pkg)!;
+  const load = `require('./code-cache.js').load(require('node:path').join(__dirname, ${JSON.stringify(`vendor/${chunk}.js`)}))[${JSON.stringify(pkg)}]`;
+  return lazyExports(requireFromRoot(pkg) as Record<string, unknown>, load, `${pkg}, loaded from ./vendor/${chunk}.js on the first use of one of its exports`, true);
 }
 
 const lazyVendor: Plugin = {
@@ -168,6 +174,46 @@ function dedupeIdenticalPackages(): Plugin {
     },
   };
 }
+
+/**
+ * Library modules inside a chunk evaluated on the first use of one of their exports rather than when
+ * their importer runs, because no function uses them and their importers only keep the module object
+ * and reach into it inside functions: google-gax's generated protobuf code for the IAM, Locations and
+ * long-running Operations services (its index requires them at load) and the Firestore Admin API's
+ * descriptors (JSON, parsed at load by the admin client Firestore's v1 module loads); about 1.9 MB of
+ * heap at every start otherwise. A module whose importer reads an export at load (Firestore's
+ * generated protos) would gain nothing here; the build fails if a listed file is not installed.
+ */
+const LAZY_LIBRARY_MODULES = [
+  'google-gax/build/protos/iam_service.js',
+  'google-gax/build/protos/locations.js',
+  'google-gax/build/protos/operations.js',
+  '@google-cloud/firestore/build/protos/admin_v1.json',
+];
+
+const lazyLibraryModules: Plugin = {
+  name: 'lazy-library-modules',
+  setup(b) {
+    const files = new Map(LAZY_LIBRARY_MODULES.map((m) => [join(root, 'node_modules', m), m] as const));
+    // As their importers write them: `../protos/operations`, `../../protos/admin_v1.json`.
+    const bases = [...new Set(LAZY_LIBRARY_MODULES.map((m) => m.split('/').pop()!.replace(/\.js$/, '').replace(/\./g, '\\.')))];
+    b.onResolve({ filter: new RegExp(`/(${bases.join('|')})(\\.js)?$`) }, async (args) => {
+      if (args.namespace === 'lazy-library-module' || (args.pluginData as { lazySkip?: boolean } | undefined)?.lazySkip) return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { lazySkip: true } });
+      return files.has(r.path) ? { path: r.path, namespace: 'lazy-library-module' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-library-module' }, (args) => ({
+      contents: lazyExports(requireFromRoot(args.path) as Record<string, unknown>, `require(${JSON.stringify(args.path)})`, `${files.get(args.path)}, evaluated on the first use of one of its exports`, false),
+      loader: 'js',
+      resolveDir: root,
+    }));
+    // The list names files of installed versions: a rename would silently keep them eager.
+    b.onStart(() => {
+      const missing = [...files].filter(([file]) => !existsSync(file)).map(([, m]) => m);
+      return missing.length ? { errors: [{ text: `LAZY_LIBRARY_MODULES: ${missing.join(', ')} not installed` }] } : undefined;
+    });
+  },
+};
 
 /**
  * A JSON file (protocol descriptors, client configs) as `JSON.parse('…')`: V8 parses a JSON string
@@ -308,7 +354,7 @@ async function main(): Promise<void> {
       minify: true,
       keepNames: true,
       legalComments: 'none',
-      plugins: [dedupeIdenticalPackages(), jsonAsParse],
+      plugins: [lazyLibraryModules, dedupeIdenticalPackages(), jsonAsParse],
     });
     // esbuild leaves a require it cannot resolve inside try/catch as it is (node-fetch's optional
     // `encoding`): not installed here, it is not installed in the cloud either, and the library copes.
