@@ -76,7 +76,11 @@ process.on('message', (m) => {
   // Which generated protobuf modules ran (each registers its root), and the young generation's size.
   const gax = cache.load(require('node:path').join(__dirname, 'vendor/google.js'))['google-gax'];
   const newSpace = require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-  process.send({ protobufRoots: Object.keys(gax.protobufMinimal.roots).sort(), newSpaceBytes: newSpace.space_size });
+  // The API of each gRPC service definition built so far (google-gax caches each one it builds).
+  const grpcPackages = [...gax.GrpcClient.protoCache.values()].map((p) =>
+    p.google?.cloud?.location ? 'google.cloud.location' : p.google?.firestore ? 'google.firestore' : 'other',
+  );
+  process.send({ protobufRoots: Object.keys(gax.protobufMinimal.roots).sort(), newSpaceBytes: newSpace.space_size, grpcPackages });
 });
 `;
 
@@ -201,13 +205,15 @@ describe('build/functions/verifyPurchase in a folder of its own', () => {
     expect(after.status.every((s) => s.cache === 'used')).toBe(true);
 
     // google-gax's IAM, Locations and Operations protos stayed unevaluated (tools/build/build.ts,
-    // LAZY_LIBRARY_MODULES), Firestore's own ran; the young generation kept its initial size
-    // (code-cache.js; grown, it was 14 MB after a first verification).
+    // LAZY_LIBRARY_MODULES), Firestore's own ran; Firestore's Locations client was never built
+    // (LIBRARY_EDITS); the young generation kept its initial size (code-cache.js; grown, it was
+    // 14 MB after a first verification).
     const reply = next();
     proc.send('internals');
-    const internals = (await reply) as { protobufRoots: string[]; newSpaceBytes: number };
+    const internals = (await reply) as { protobufRoots: string[]; newSpaceBytes: number; grpcPackages: string[] };
     expect(internals.protobufRoots).toContain('firestore_v1');
     for (const unused of ['iam_protos', 'locations_protos', 'operations_protos']) expect(internals.protobufRoots).not.toContain(unused);
+    expect(internals.grpcPackages).toEqual(['google.firestore']);
     expect(internals.newSpaceBytes).toBeLessThanOrEqual(4 * 2 ** 20);
     expect(stderr).toBe('');
   }, 60_000);

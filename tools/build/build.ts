@@ -216,6 +216,45 @@ const lazyLibraryModules: Plugin = {
 };
 
 /**
+ * Edits to a library's text in a chunk, each for start-up cost only (same behaviour on every call):
+ * the build fails when a listed text is no longer in the installed file, so an upgrade is looked at.
+ */
+const LIBRARY_EDITS: readonly { file: string; find: string; replace: string; why: string }[] = [
+  {
+    why:
+      "Firestore's v1 client builds a Locations API client in its constructor (its protos loaded and " +
+      'turned into gRPC definitions: about 18 ms of a first request); only getLocation/listLocations ' +
+      '(never called by us) and close() use it. Built on its first use instead.',
+    file: '@google-cloud/firestore/build/src/v1/firestore_client.js',
+    find: 'this.locationsClient = new this._gaxModule.LocationsClient(this._gaxGrpc, opts);',
+    replace:
+      "{ const gax = this._gaxModule, grpc = this._gaxGrpc; let made; Object.defineProperty(this, 'locationsClient', " +
+      '{ configurable: true, enumerable: true, get: () => (made ??= new gax.LocationsClient(grpc, opts)), set: (v) => { made = v; } }); }',
+  },
+];
+
+const libraryEdits: Plugin = {
+  name: 'library-edits',
+  setup(b) {
+    const edits = new Map(LIBRARY_EDITS.map((e) => [join(root, 'node_modules', e.file), e] as const));
+    const files = [...edits.keys()].map((f) => f.replace(/[/.]/g, '\\$&'));
+    b.onLoad({ filter: new RegExp(`^(${files.join('|')})$`) }, (args) => {
+      const edit = edits.get(args.path)!;
+      const text = readFileSync(args.path, 'utf8');
+      const at = text.indexOf(edit.find);
+      if (at < 0 || text.indexOf(edit.find, at + 1) >= 0) {
+        return { errors: [{ text: `LIBRARY_EDITS: ${edit.file} no longer has exactly one "${edit.find}"` }] };
+      }
+      return { contents: text.replace(edit.find, edit.replace), loader: 'js' };
+    });
+    b.onStart(() => {
+      const missing = [...edits].filter(([file]) => !existsSync(file)).map(([, e]) => e.file);
+      return missing.length ? { errors: [{ text: `LIBRARY_EDITS: ${missing.join(', ')} not installed` }] } : undefined;
+    });
+  },
+};
+
+/**
  * A JSON file (protocol descriptors, client configs) as `JSON.parse('…')`: V8 parses a JSON string
  * faster than the same data as a JavaScript object literal, and does not keep code for it.
  */
@@ -354,7 +393,7 @@ async function main(): Promise<void> {
       minify: true,
       keepNames: true,
       legalComments: 'none',
-      plugins: [lazyLibraryModules, dedupeIdenticalPackages(), jsonAsParse],
+      plugins: [lazyLibraryModules, libraryEdits, dedupeIdenticalPackages(), jsonAsParse],
     });
     // esbuild leaves a require it cannot resolve inside try/catch as it is (node-fetch's optional
     // `encoding`): not installed here, it is not installed in the cloud either, and the library copes.
