@@ -43,7 +43,8 @@ import {
  *   (tools/bench/floor/hello.js), both served by tools/serve-function.js;
  * - peak RSS (VmHWM) right after the first verification: ours against the floor;
  * - warm: our CPU time per verification (user + system of the process over N verifications of new
- *   purchases, raw: waiting on Play and Firestore costs no CPU), beside the floor's.
+ *   purchases, raw: waiting on Play and Firestore costs no CPU), beside the floor's, and the bare
+ *   functions-framework function's CPU per request (what the HTTP stack costs before any work).
  *
  * Prints the table and the ratios and writes tools/bench/results/cold.json.
  */
@@ -196,9 +197,12 @@ async function main(): Promise<number> {
   }
 
   // Warm: one instance of each, N verifications of new purchases after its first one.
-  say(`\nwarm: ${WARM} verifications of new purchases at concurrency ${C}, after each instance's first`);
+  say(`\nwarm: ${WARM} verifications of new purchases at concurrency ${C}, after each instance's first (bare ff: ${WARM} POSTs)`);
   const warmOurs = await warmCpu('oursVerify', await measure('oursVerify', -1, true), WARM, C, newPurchase, verifyRequest, sim);
   const warmFloor = await warmCpu('floorVerify', await measure('floorVerify', -1, true), WARM, C, newPurchase, verifyRequest, sim);
+  // What the chosen HTTP stack costs per request before any work (express, body parsing, the
+  // framework's per-request domain): the bare function answering the same POST.
+  const warmHello = await warmCpu('helloAnswer', await measure('helloAnswer', -1, true), WARM, C, async () => null, () => anonymousRequest, sim);
 
   const of = (k: Kind) => runs.filter((r) => r.kind === k);
   const med = (k: Kind, f: (r: Run) => number) => round1(median(of(k).map(f)));
@@ -245,6 +249,7 @@ async function main(): Promise<number> {
       ['peak RSS at first answer MB', m.oursAnswerRssMb, `${m.helloRssMb} (bare ff)`, round(m.oursAnswerRssMb / m.helloRssMb, 2), ''],
       ['warm CPU ms / verification', warmOurs.cpuMsPerVerification, `${warmFloor.cpuMsPerVerification} (floor)`, '', `≤ ${TARGETS.warmCpuMs} ${mark(met.warmCpu)}`],
       ['warm latency p50 ms', warmOurs.p50Ms, `${warmFloor.p50Ms} (floor)`, '', ''],
+      ['warm CPU ms / request, bare ff', '', warmHello.cpuMsPerVerification, '', ''],
     ]),
   );
   say(`\nratios of medians: verify ${ratios.verify}, first answer ${ratios.answer}, RSS ${ratios.rss}; median of per-round ratios: ${pairedRatios.verify}, ${pairedRatios.answer}, ${pairedRatios.rss}`);
@@ -275,7 +280,7 @@ async function main(): Promise<number> {
     pairedRatios,
     targets: TARGETS,
     met,
-    warm: { ours: warmOurs, floor: warmFloor },
+    warm: { ours: warmOurs, floor: warmFloor, bareFunction: warmHello },
     runs,
   };
   // Only the measurement of the deployable folder as built is the result; variants are printed.
@@ -286,19 +291,20 @@ async function main(): Promise<number> {
 
 const round1 = (x: number) => round(x, 1);
 
-async function warmCpu(
+/** CPU per request of one warm instance over n requests (each job made beforehand), all answered 200. */
+async function warmCpu<Job>(
   kind: Kind,
   first: { run: Run; start: TimedStart },
   n: number,
   concurrency: number,
-  newPurchase: () => Promise<{ uid: string; token: string }>,
-  verifyRequest: (p: { uid: string; token: string }) => (url: string) => Promise<{ status: number; body: unknown }>,
+  newJob: () => Promise<Job>,
+  request: (job: Job) => (url: string) => Promise<{ status: number; body: unknown }>,
   sim: PlaySimulator,
 ) {
   const { start } = first;
   try {
-    const jobs: { uid: string; token: string }[] = [];
-    for (let i = 0; i < n + 20; i++) jobs.push(await newPurchase());
+    const jobs: Job[] = [];
+    for (let i = 0; i < n + 20; i++) jobs.push(await newJob());
     const run = async (list: typeof jobs) => {
       const latencies: number[] = [];
       let next = 0;
@@ -308,7 +314,7 @@ async function warmCpu(
           while (next < list.length) {
             const job = list[next++]!;
             const s = performance.now();
-            const r = await verifyRequest(job)(start.url);
+            const r = await request(job)(start.url);
             latencies.push(performance.now() - s);
             if (r.status !== 200) failures += 1;
           }
@@ -323,7 +329,7 @@ async function warmCpu(
     const { latencies, failures } = await run(jobs.slice(20));
     const elapsedS = (performance.now() - t) / 1000;
     const cpuMs = (groupCpuMs(start.proc.pid) ?? NaN) - cpu0;
-    if (failures) throw new Error(`${kind} warm: ${failures} of ${n} verifications were not 200`);
+    if (failures) throw new Error(`${kind} warm: ${failures} of ${n} requests were not 200`);
     const result = {
       verifications: n,
       concurrency,
@@ -332,7 +338,8 @@ async function warmCpu(
       p50Ms: round1(median(latencies)),
       peakRssMb: mb(peakRssBytes(start.proc.pid)),
     };
-    say(`  ${kind === 'oursVerify' ? 'ours ' : 'floor'}: ${result.cpuMsPerVerification} ms CPU per verification, p50 ${result.p50Ms} ms, ${result.perSecond}/s, peak RSS ${result.peakRssMb} MB`);
+    const who = { oursVerify: 'ours ', floorVerify: 'floor', helloAnswer: 'bare ff', oursAnswer: 'ours (401)' }[kind];
+    say(`  ${who}: ${result.cpuMsPerVerification} ms CPU per request, p50 ${result.p50Ms} ms, ${result.perSecond}/s, peak RSS ${result.peakRssMb} MB`);
     return result;
   } finally {
     await start.proc.stop();
