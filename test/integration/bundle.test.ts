@@ -80,7 +80,11 @@ process.on('message', (m) => {
   const grpcPackages = [...gax.GrpcClient.protoCache.values()].map((p) =>
     p.google?.cloud?.location ? 'google.cloud.location' : p.google?.firestore ? 'google.firestore' : 'other',
   );
-  process.send({ protobufRoots: Object.keys(gax.protobufMinimal.roots).sort(), newSpaceBytes: newSpace.space_size, grpcPackages });
+  // A message's reflection descriptors (proto-loader's, unread by gRPC): made on first read, still right.
+  const doc = [...gax.GrpcClient.protoCache.values()].find((p) => p.google?.firestore)?.google.firestore.v1.Document;
+  const lazy = typeof Object.getOwnPropertyDescriptor(doc, 'type')?.get === 'function';
+  const descriptors = { lazy, type: doc.type.name, files: doc.fileDescriptorProtos.length };
+  process.send({ protobufRoots: Object.keys(gax.protobufMinimal.roots).sort(), newSpaceBytes: newSpace.space_size, grpcPackages, descriptors });
 });
 `;
 
@@ -205,15 +209,22 @@ describe('build/functions/verifyPurchase in a folder of its own', () => {
     expect(after.status.every((s) => s.cache === 'used')).toBe(true);
 
     // google-gax's IAM, Locations and Operations protos stayed unevaluated (tools/build/build.ts,
-    // LAZY_LIBRARY_MODULES), Firestore's own ran; Firestore's Locations client was never built
-    // (LIBRARY_EDITS); the young generation kept its initial size (code-cache.js; grown, it was
-    // 14 MB after a first verification).
+    // LAZY_LIBRARY_MODULES), Firestore's own ran; Firestore's Locations client was never built and
+    // proto-loader's reflection descriptors wait for a first read (LIBRARY_EDITS); the young
+    // generation kept its initial size (code-cache.js; grown, it was 14 MB after a first verification).
     const reply = next();
     proc.send('internals');
-    const internals = (await reply) as { protobufRoots: string[]; newSpaceBytes: number; grpcPackages: string[] };
+    const internals = (await reply) as {
+      protobufRoots: string[];
+      newSpaceBytes: number;
+      grpcPackages: string[];
+      descriptors: { lazy: boolean; type: string; files: number };
+    };
     expect(internals.protobufRoots).toContain('firestore_v1');
     for (const unused of ['iam_protos', 'locations_protos', 'operations_protos']) expect(internals.protobufRoots).not.toContain(unused);
     expect(internals.grpcPackages).toEqual(['google.firestore']);
+    expect(internals.descriptors).toEqual({ lazy: true, type: 'Document', files: expect.any(Number) });
+    expect(internals.descriptors.files).toBeGreaterThan(1);
     expect(internals.newSpaceBytes).toBeLessThanOrEqual(4 * 2 ** 20);
     expect(stderr).toBe('');
   }, 60_000);
