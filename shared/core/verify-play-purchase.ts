@@ -54,10 +54,12 @@ export async function verifyPlayPurchase(deps: VerifyPlayDeps, uid: string, req:
   const ref: PurchaseRef = { packageName: req.packageName, productId: req.productId, token: req.purchaseToken };
   const kind = product.type === 'subscription' ? 'subscription' : 'one_time';
   if (deps.trustStoredState) {
-    deps.play.warmUp?.();
-    // one round trip: the purchase with the entitlements its product grants (add-ons may add more)
+    // one round trip: the purchase with the entitlements its product grants (add-ons may add more);
+    // Play's token exchange starts behind it (a new instance's first Firestore call leaves first)
     const expected = 'entitlements' in product ? product.entitlements : [];
-    const { purchase: stored, view } = await deps.store.getPurchaseWithView(playPurchaseId(req.purchaseToken), uid, expected);
+    const reading = deps.store.getPurchaseWithView(playPurchaseId(req.purchaseToken), uid, expected);
+    deps.play.warmUp?.();
+    const { purchase: stored, view } = await reading;
     if (stored && storedStateHolds(stored, uid, req.productId, deps.now(), deps.trustStoredState.marginMs)) {
       const ids = Object.keys(stored.entitlements);
       const complete = ids.every((id) => expected.includes(id)) && expected.every((id) => ids.includes(id));
