@@ -90,6 +90,18 @@ describe('anything else reads Play', () => {
     expect(res.json).toMatchObject({ source: 'play', purchase: { state: 'on_hold', active: false } });
   });
 
+  it('a subscription expired while stored: the next verify reads Play and grants nothing', async () => {
+    const uid = newUid();
+    const { p } = await owned(uid, { type: 'subscription', productId: 'premium_monthly' }, 'premium_monthly');
+    await s.sim.transition(p.purchaseToken, 'expire');
+    await s.eventually(async () => (await purchase(p.purchaseToken))?.state === 'expired' || undefined);
+    const before = playReads();
+    const res = await verify(uid, 'premium_monthly', p.purchaseToken);
+    expect(res.json).toMatchObject({ source: 'play', purchase: { state: 'expired', active: false } });
+    expect(res.json.entitlements.premium?.active ?? false).toBe(false);
+    expect(playReads()).toBe(before + 1);
+  });
+
   it('a subscription renewed while stored: the stored answer has the renewed expiry', async () => {
     const uid = newUid();
     const { p, first } = await owned(uid, { type: 'subscription', productId: 'premium_monthly' }, 'premium_monthly');
