@@ -11,7 +11,6 @@ const frame = (id: number, url: string, functionName: string, children: number[]
 // root → main.js handler → vendor chunk (Firestore) → node:internal write; main.js → node:buffer;
 // express middleware; GC; idle; a libuv callback with no file frame.
 const profile: CpuProfile = {
-  startTime: 0,
   nodes: [
     frame(1, '', '(root)', [2, 6, 7, 8, 9]),
     frame(2, `file://${DIR}/main.js`, 'verify', [3, 5]),

@@ -10,7 +10,6 @@ const CpuProfileSchema = z.object({
       children: z.array(z.number()).optional(),
     }),
   ),
-  startTime: z.number(),
   samples: z.array(z.number()),
   timeDeltas: z.array(z.number()),
 });
